@@ -1,0 +1,31 @@
+"""Structured, greppable log lines on stdout: ``ts=… level=… logger=… msg="…" key=value``."""
+
+import logging
+from datetime import UTC, datetime
+
+# Attributes every LogRecord has; anything else was passed through ``extra=`` and is printed as key=value.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if text and not any(ch in text for ch in ' "=\n'):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class KeyValueFormatter(logging.Formatter):
+    """One line per record in logfmt, so ``grep run_id=42`` finds everything about a run."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+        fields = {
+            "ts": ts.replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields.update((key, value) for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES)
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return " ".join(f"{key}={_quote(value)}" for key, value in fields.items())

@@ -1,0 +1,234 @@
+"""Settings, read from the environment only (12-factor). See .env.example for every variable.
+
+With no variables set this is the embedded default: SQLite in WAL mode, the django-q2 ORM broker and
+backups on the local file system under DATA_DIR. Production sets DATABASE_URL, REDIS_URL and
+BACKUP_STORAGE_URL.
+"""
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default keeps its database and files here
+
+DEBUG = env.bool("DEBUG", default=False)
+# The fallback key only exists so a fresh clone runs; `check --deploy` flags it, production sets its own.
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-local-development-key-change-me-0123456789")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    # Our apps come first: jobs overrides django-q2's `qcluster` command to run the dispatcher inside it.
+    "tenants",
+    "jobs",
+    "backups",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+
+SQLITE_PATH = DATA_DIR / "db.sqlite3"
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, the dispatcher and django-q2's workers read while one of them writes;
+    # IMMEDIATE transactions and a busy timeout turn "database is locked" into a short wait.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth, i18n, static ---------------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- Security (production turns these on through the environment) -------------------------------------
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- E-mail ---------------------------------------------------------------------------------------------
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+globals().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="scheduler@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "mail"))
+
+# --- Storage --------------------------------------------------------------------------------------------
+
+
+def _backup_storage(url: str) -> dict:
+    """Map BACKUP_STORAGE_URL (``file:///path`` or ``s3://bucket/prefix``) onto a STORAGES entry."""
+    parts = urlsplit(url)
+    if parts.scheme in ("", "file"):
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": parts.path or str(DATA_DIR / "backups"), "file_permissions_mode": 0o600},
+        }
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ImproperlyConfigured("BACKUP_STORAGE_URL must name a bucket: s3://bucket/prefix")
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        options = {
+            "bucket_name": parts.netloc,
+            "location": parts.path.strip("/"),
+            "endpoint_url": env.str("BACKUP_S3_ENDPOINT_URL", default=query.get("endpoint_url")) or None,
+            "region_name": env.str("BACKUP_S3_REGION", default=query.get("region")) or None,
+            "access_key": env.str("BACKUP_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("BACKUP_S3_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_expire": 300,
+            "addressing_style": env.str("BACKUP_S3_ADDRESSING_STYLE", default="") or None,
+            "object_parameters": {},
+        }
+        sse = env.str("BACKUP_S3_SSE", default="")
+        if sse:
+            options["object_parameters"]["ServerSideEncryption"] = sse
+            kms_key = env.str("BACKUP_S3_KMS_KEY_ID", default="")
+            if kms_key:
+                options["object_parameters"]["SSEKMSKeyId"] = kms_key
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    raise ImproperlyConfigured(f"BACKUP_STORAGE_URL scheme {parts.scheme!r} is not file:// or s3://")
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "backups": _backup_storage(env.str("BACKUP_STORAGE_URL", default=f"file://{DATA_DIR / 'backups'}")),
+}
+MEDIA_ROOT = DATA_DIR / "media"
+
+# --- Scheduling engine and django-q2 --------------------------------------------------------------------
+
+# Global switch: when off, workers still run but the dispatcher enqueues nothing.
+JOBS_ENABLED = env.bool("JOBS_ENABLED", default=True)
+# The longest any run may take; django-q2's broker re-delivers a task after `retry` seconds, so `retry`
+# stays above it and the runner's queued → running flip guards against the re-delivery anyway.
+JOBS_MAX_TIMEOUT = env.int("JOBS_MAX_TIMEOUT", default=6 * 3600)
+JOBS_HEARTBEAT_SECONDS = env.int("JOBS_HEARTBEAT_SECONDS", default=10)
+JOBS_LOST_AFTER_SECONDS = env.int("JOBS_LOST_AFTER_SECONDS", default=60)
+JOBS_RUN_HISTORY_DAYS = env.int("JOBS_RUN_HISTORY_DAYS", default=90)
+
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": env.str("Q_CLUSTER_NAME", default="scheduler"),
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": JOBS_MAX_TIMEOUT,
+    "retry": JOBS_MAX_TIMEOUT + 300,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    # Our dispatcher decides what is due; django-q2's own 30-second scheduler stays off.
+    "scheduler": False,
+    "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
+    "poll": env.float("Q_POLL", default=0.1),
+    "label": "Django Q2",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Per-owner setting overrides ------------------------------------------------------------------------
+
+# A Django setting named like an owner setting replaces that key's code default (resolution order:
+# owner → global owner → this → code default). tests/tenants checks this list covers the registry.
+OWNER_SETTING_NAMES = (
+    "BACKUP_SCHEDULE_ENABLED",
+    "BACKUP_SCHEDULE_TIME",
+    "BACKUP_SCHEDULE_FREQUENCY",
+    "BACKUP_SCHEDULE_WEEKDAY",
+    "BACKUP_RETENTION_KEEP_LAST",
+    "BACKUP_RETENTION_KEEP_DAILY",
+    "BACKUP_RETENTION_KEEP_WEEKLY",
+    "BACKUP_RETENTION_KEEP_MONTHLY",
+)
+for _name in OWNER_SETTING_NAMES:
+    if _name in env.ENVIRON:
+        globals()[_name] = env.str(_name)
+
+# --- Logging --------------------------------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"kv": {"()": "config.logging.KeyValueFormatter"}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "kv"}
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
+        "botocore": {"level": "WARNING"},
+    },
+}

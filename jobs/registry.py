@@ -1,0 +1,108 @@
+"""Jobs are Python callables registered by a stable name with ``@job``; rows refer to them by that name.
+
+    @job("alerts.low_stock", every=timedelta(hours=6), per_owner=True)
+    def low_stock(ctx: JobContext, **kwargs) -> dict: ...
+
+A job receives a ``JobContext`` and the schedule's kwargs, and returns a small JSON-able summary that is
+stored on its run. Each installed app's ``jobs.py`` is imported at start-up (``autodiscover``), the way
+``admin.py`` modules are.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils.module_loading import autodiscover_modules
+
+from jobs.policies import MisfirePolicy, OverlapPolicy
+
+
+class UnknownJobError(LookupError):
+    def __str__(self) -> str:
+        return f"No job is registered as {self.args[0]!r}."
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a running job knows about its run."""
+
+    run_id: int
+    job_name: str
+    owner_id: int
+    schedule_id: int | None
+    slot: datetime
+    attempt: int
+    logger: logging.Logger
+    # Called by long jobs between steps to prove they are alive (the runner also beats on its own).
+    heartbeat: Callable[[], None] = field(default=lambda: None, repr=False)
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    """A registered job and the defaults its schedules start from."""
+
+    name: str
+    func: Callable[..., Any]
+    description: str = ""
+    # Default trigger, used for the schedules created from the job itself (exactly one of them).
+    cron: str | None = None
+    every: timedelta | None = None
+    timezone: str = "UTC"
+    # Create the default schedule once per owner instead of once for the global owner.
+    per_owner: bool = False
+    overlap: OverlapPolicy = OverlapPolicy.SKIP
+    overlap_retry_delay: timedelta = timedelta(hours=1)
+    misfire: MisfirePolicy = MisfirePolicy.RUN_ONCE
+    misfire_grace: timedelta = timedelta(minutes=5)
+    catch_up_limit: int = 10
+    max_attempts: int = 1
+    retry_backoff: timedelta = timedelta(seconds=30)
+    timeout: timedelta | None = None
+    startup_delay: timedelta | None = None
+    run_on_start: bool = False
+    # Called as on_exception(ctx, exc) when a run fails, before the retry policy applies (like Rystem).
+    on_exception: Callable[[JobContext, BaseException], None] | None = None
+
+    @property
+    def has_default_schedule(self) -> bool:
+        return self.cron is not None or self.every is not None
+
+
+_REGISTRY: dict[str, JobDefinition] = {}
+
+
+def job(name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated callable under ``name``; ``options`` are JobDefinition fields."""
+    if options.get("cron") and options.get("every"):
+        raise ValueError(f"Job {name}: give a cron expression or an interval, not both.")
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.func is not func:
+            if f"{existing.func.__module__}.{existing.func.__qualname__}" != (
+                f"{func.__module__}.{func.__qualname__}"
+            ):
+                raise ValueError(f"Job name {name!r} is already registered by {existing.func.__module__}.")
+        summary_line = (func.__doc__ or "").strip().split("\n")[0]
+        fields = {**options, "description": options.get("description") or summary_line}
+        _REGISTRY[name] = JobDefinition(name=name, func=func, **fields)
+        return func
+
+    return register
+
+
+def get_job(name: str) -> JobDefinition:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownJobError(name) from None
+
+
+def registered_jobs() -> list[JobDefinition]:
+    return sorted(_REGISTRY.values(), key=lambda definition: definition.name)
+
+
+def autodiscover() -> None:
+    autodiscover_modules("jobs")
