@@ -1,0 +1,43 @@
+import pytest
+from django.db import connection
+
+from tests.builders import make_owner, make_staff_user
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` need PostgreSQL's real behaviour (locks, pg_dump); elsewhere they skip."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL=postgres://…")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def owner(db):
+    return make_owner("Acme", timezone="Europe/London", contact_email="ops@acme.test")
+
+
+@pytest.fixture
+def other_owner(db):
+    return make_owner("Globex", timezone="America/New_York", contact_email="ops@globex.test")
+
+
+@pytest.fixture
+def member(owner):
+    """A staff user who administers ``owner`` only."""
+    return make_staff_user(owner)
+
+
+@pytest.fixture
+def outsider(other_owner):
+    """A staff user who administers ``other_owner`` only: must never see ``owner``'s rows."""
+    return make_staff_user(other_owner)
