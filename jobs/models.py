@@ -1,5 +1,8 @@
-from django.db import models
+from datetime import datetime, timedelta
+
+from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from tenants.models import GLOBAL_OWNER_ID, Owner, validate_timezone
@@ -51,8 +54,14 @@ class Schedule(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=1)
     retry_backoff_seconds = models.PositiveIntegerField(default=30)
     timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
-    startup_delay_seconds = models.PositiveIntegerField(null=True, blank=True)
+    startup_delay_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="With run on start: the first run comes this long after start-up."
+    )
     run_on_start = models.BooleanField(default=False)
+    # A start-up run is requested once per fleet start: the first dispatcher to start sets these, the
+    # others see a recent request and leave it; the due time is also the run's slot (unique per schedule).
+    startup_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    startup_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Set when code (not a person) keeps this row in sync, e.g. "backups" for schedules derived from settings.
     managed_by = models.CharField(max_length=50, blank=True)
@@ -83,6 +92,112 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return self.label or f"{self.job_name} [{self.key}] for owner {self.owner_id}"
 
+    def save(self, *args, **kwargs) -> None:
+        """Save; a new or re-timed schedule gets its next slot after now and wakes the dispatchers.
+
+        A saved schedule is live at once (no restart): ``next_run_at`` is recomputed whenever the trigger,
+        the timezone, ``enabled`` or ``paused_at`` changed, and dispatchers are woken after commit.
+        """
+        update_fields = kwargs.get("update_fields")
+        saved_timing = getattr(self, "_saved_timing", None)
+        retimed = saved_timing != self._timing() or (self.is_active and self.next_run_at is None)
+        if retimed and update_fields is None:
+            self.refresh_next_run_at(timezone.now())
+        super().save(*args, **kwargs)
+        self._saved_timing = self._timing()
+        if retimed:
+            from jobs.wakeup import wake_dispatchers
+
+            transaction.on_commit(wake_dispatchers, using=kwargs.get("using") or "default")
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # What the row said when loaded: save() compares against it to see whether the timing changed.
+        instance._saved_timing = instance._timing()
+        return instance
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from jobs.triggers import InvalidTrigger, validate_trigger
+
+        try:
+            validate_trigger(
+                trigger_kind=self.trigger_kind,
+                cron_expression=self.cron_expression,
+                interval_seconds=self.interval_seconds,
+                interval_anchor=self.interval_anchor,
+                run_at=self.run_at,
+                timezone=self.timezone,
+            )
+        except InvalidTrigger as invalid:
+            raise ValidationError(_messages_of(invalid)) from None
+
+    @property
+    def is_active(self) -> bool:
+        return self.enabled and self.paused_at is None
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+    def refresh_next_run_at(self, now: datetime) -> None:
+        """Point ``next_run_at`` at the first slot strictly after ``now`` (None when inactive or done)."""
+        from jobs.triggers import next_fire_after
+
+        if self.trigger_kind == TriggerKind.INTERVAL and self.interval_anchor is None:
+            # "Counted from creation time", made explicit so that later edits keep the same rhythm.
+            self.interval_anchor = self.created_at or now
+        self.next_run_at = next_fire_after(self, now) if self.is_active else None
+
+    def policy_timedelta(self, field_name: str) -> timedelta | None:
+        seconds = getattr(self, field_name)
+        return None if seconds is None else timedelta(seconds=seconds)
+
+    def _timing(self) -> tuple:
+        return (
+            self.trigger_kind,
+            self.cron_expression,
+            self.interval_seconds,
+            self.interval_anchor,
+            self.run_at,
+            self.timezone,
+            self.enabled,
+            self.paused_at,
+        )
+
+
+def _messages_of(invalid: Exception) -> dict | str:
+    errors = getattr(invalid, "errors", None) or (invalid.args[0] if invalid.args else None)
+    if isinstance(errors, dict) and errors:
+        return {field: str(message) for field, message in errors.items()}
+    return str(invalid)
+
+
+class JobSwitch(models.Model):
+    """Turns a job off (or on again) as a whole, across every schedule and owner.
+
+    No row means enabled. While a job is off, its schedules keep advancing but create no runs.
+    """
+
+    job_name = models.CharField(max_length=200, unique=True)
+    enabled = models.BooleanField(default=True)
+    reason = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "job switch"
+        verbose_name_plural = "job switches"
+        ordering = ["job_name"]
+
+    def __str__(self) -> str:
+        return f"{self.job_name}: {'on' if self.enabled else 'off'}"
+
+    @classmethod
+    def disabled_job_names(cls) -> set[str]:
+        return set(cls.objects.filter(enabled=False).values_list("job_name", flat=True))
+
 
 class JobRun(models.Model):
     """One execution (or a recorded non-execution) of a job for one slot."""
@@ -104,6 +219,7 @@ class JobRun(models.Model):
         RETRY = "retry", "Retry"
         STARTUP = "startup", "Start-up"
 
+    IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
     FINISHED = (
         Status.SUCCEEDED,
         Status.FAILED,
@@ -154,7 +270,28 @@ class JobRun(models.Model):
                 name="jobrun_active_idx",
                 condition=Q(status__in=["scheduled", "queued", "running"]),
             ),
+            # Due retries and queue-behind runs (scheduled), and the outbox of queued runs for the reaper.
+            models.Index(
+                fields=["status", "due_at"],
+                name="jobrun_waiting_idx",
+                condition=Q(status__in=["scheduled", "queued"]),
+            ),
+            # The overlap check: does this schedule have a run in flight?
+            models.Index(
+                fields=["schedule"],
+                name="jobrun_in_flight_idx",
+                condition=Q(status__in=["queued", "running"]),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.job_name} @ {self.slot:%Y-%m-%d %H:%M:%S} #{self.attempt} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def lateness(self) -> timedelta | None:
+        """How long after its due time the run started."""
+        return None if self.started_at is None else self.started_at - self.due_at
