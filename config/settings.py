@@ -215,6 +215,11 @@ for _name in OWNER_SETTING_NAMES:
     if _name in env.ENVIRON:
         globals()[_name] = env.str(_name)
 
+# --- Demo data -----------------------------------------------------------------------------------------
+
+# `manage.py seed_demo` gives the demo superuser this password, or prints a random one once.
+DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
+
 # --- Logging --------------------------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

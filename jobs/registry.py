@@ -80,17 +80,19 @@ def job(name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         existing = _REGISTRY.get(name)
-        if existing is not None and existing.func is not func:
-            if f"{existing.func.__module__}.{existing.func.__qualname__}" != (
-                f"{func.__module__}.{func.__qualname__}"
-            ):
-                raise ValueError(f"Job name {name!r} is already registered by {existing.func.__module__}.")
+        # Re-importing the same module (autoreload, tests) registers the same function again: fine.
+        if existing is not None and _qualified(existing.func) != _qualified(func):
+            raise ValueError(f"Job name {name!r} is already registered by {_qualified(existing.func)}.")
         summary_line = (func.__doc__ or "").strip().split("\n")[0]
         fields = {**options, "description": options.get("description") or summary_line}
         _REGISTRY[name] = JobDefinition(name=name, func=func, **fields)
         return func
 
     return register
+
+
+def _qualified(func: Callable[..., Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
 
 
 def get_job(name: str) -> JobDefinition:

@@ -8,12 +8,11 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from tenants import owner_settings
         from tenants.models import OwnerSetting
-
-        def setting_changed(sender, instance: OwnerSetting, **kwargs) -> None:
-            owner_settings.notify_changed(instance.owner_id, instance.key)
+        from tenants.owner_settings import announce_stored_change
 
         # Every write path (service, admin inline, shell) tells the listeners, so none can forget to.
-        post_save.connect(setting_changed, sender=OwnerSetting, dispatch_uid="tenants.setting_saved")
-        post_delete.connect(setting_changed, sender=OwnerSetting, dispatch_uid="tenants.setting_deleted")
+        post_save.connect(announce_stored_change, sender=OwnerSetting, dispatch_uid="tenants.setting_saved")
+        post_delete.connect(
+            announce_stored_change, sender=OwnerSetting, dispatch_uid="tenants.setting_deleted"
+        )

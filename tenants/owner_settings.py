@@ -215,8 +215,9 @@ def unset(owner_id: int, key: str) -> bool:
     return bool(deleted)
 
 
-def notify_changed(owner_id: int, key: str) -> None:
-    """Tell listeners (for example the backup schedule sync) once the change is committed."""
+def announce_stored_change(sender: type, instance: OwnerSetting, **kwargs: Any) -> None:
+    """post_save/post_delete receiver: tell listeners (e.g. the backup schedule sync) after commit."""
+    owner_id, key = instance.owner_id, instance.key
     transaction.on_commit(lambda: owner_setting_changed.send(sender=OwnerSetting, owner_id=owner_id, key=key))
 
 

@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from tenants.demo import seed_owners, seed_users
+
+
+class Command(BaseCommand):
+    help = "Create demo owners, settings, users and domain data. Idempotent: existing rows are left alone."
+
+    def handle(self, *args, **options) -> None:
+        owners = seed_owners()
+        admin = seed_users(owners, admin_password=settings.DEMO_ADMIN_PASSWORD)
+        self.stdout.write(f"Demo owners: {', '.join(owner.slug for owner in owners)}.")
+        if admin.password is None:
+            self.stdout.write("Superuser 'admin' already exists; its password is unchanged.")
+        elif settings.DEMO_ADMIN_PASSWORD:
+            self.stdout.write("Superuser 'admin' created with the password from DEMO_ADMIN_PASSWORD.")
+        else:
+            self.stdout.write(f"Superuser 'admin' created. Password (shown once): {admin.password}")

@@ -1,0 +1,134 @@
+import pytest
+from django.urls import reverse
+
+from tenants.models import GLOBAL_OWNER_ID, Membership, Owner, OwnerSetting
+from tests.builders import make_staff_user, make_superuser
+
+pytestmark = pytest.mark.django_db
+
+
+def owner_change_url(owner: Owner) -> str:
+    return reverse("admin:tenants_owner_change", args=[owner.pk])
+
+
+def settings_post(owner: Owner, rows: list[tuple[str, str]]) -> dict:
+    """The owner change form as the browser posts it, with ``rows`` as new own setting values."""
+    data = {
+        "name": owner.name,
+        "slug": owner.slug,
+        "timezone": owner.timezone,
+        "contact_email": owner.contact_email,
+        "is_active": "on",
+        "settings-TOTAL_FORMS": str(len(rows)),
+        "settings-INITIAL_FORMS": "0",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    for index, (key, value) in enumerate(rows):
+        data[f"settings-{index}-key"] = key
+        data[f"settings-{index}-value"] = value
+    return data
+
+
+def test_member_sees_only_their_owner_in_the_list(client, member, owner, other_owner):
+    client.force_login(member)
+    response = client.get(reverse("admin:tenants_owner_changelist"))
+    assert response.status_code == 200
+    assert owner.name in response.text
+    assert other_owner.name not in response.text
+    assert "Global" not in response.text
+
+
+def test_outsider_gets_404_opening_another_owner_by_url(client, outsider, owner):
+    client.force_login(outsider)
+    assert client.get(owner_change_url(owner)).status_code == 404
+    assert client.post(owner_change_url(owner), settings_post(owner, [])).status_code == 404
+    assert client.get(reverse("admin:tenants_owner_history", args=[owner.pk])).status_code == 404
+
+
+def test_outsider_cannot_see_the_global_owner(client, outsider):
+    client.force_login(outsider)
+    assert client.get(owner_change_url(Owner.objects.get(pk=GLOBAL_OWNER_ID))).status_code == 404
+
+
+def test_missing_owner_is_also_404_so_existence_does_not_leak(client, outsider):
+    client.force_login(outsider)
+    assert client.get(reverse("admin:tenants_owner_change", args=[987654])).status_code == 404
+
+
+def test_viewer_may_look_but_not_change(client, owner):
+    viewer = make_staff_user(owner, role=Membership.Role.VIEWER)
+    client.force_login(viewer)
+    response = client.get(owner_change_url(owner))
+    assert response.status_code == 200
+    assert 'name="_save"' not in response.text
+    assert client.post(owner_change_url(owner), settings_post(owner, [])).status_code == 403
+
+
+def test_staff_cannot_create_owners_but_superusers_can(client, member):
+    client.force_login(member)
+    assert client.get(reverse("admin:tenants_owner_add")).status_code == 403
+    client.force_login(make_superuser())
+    assert client.get(reverse("admin:tenants_owner_add")).status_code == 200
+
+
+def test_superuser_sees_every_owner(client, owner, other_owner):
+    client.force_login(make_superuser())
+    response = client.get(reverse("admin:tenants_owner_changelist"))
+    assert owner.name in response.text and other_owner.name in response.text
+
+
+def test_change_page_shows_effective_values_and_their_source(client, member, owner):
+    OwnerSetting.objects.create(owner_id=GLOBAL_OWNER_ID, key="BACKUP_SCHEDULE_FREQUENCY", value="weekly")
+    OwnerSetting.objects.create(owner=owner, key="BACKUP_SCHEDULE_TIME", value="02:00")
+    client.force_login(member)
+    text = client.get(owner_change_url(owner)).text
+    assert "<code>BACKUP_SCHEDULE_TIME</code></td><td><strong>02:00</strong></td><td>own value" in text
+    assert "<strong>weekly</strong></td><td>inherited from the global owner" in text
+    assert "<strong>true</strong></td><td>code default" in text
+
+
+def test_member_saves_a_valid_setting(client, member, owner):
+    client.force_login(member)
+    response = client.post(owner_change_url(owner), settings_post(owner, [("BACKUP_SCHEDULE_TIME", "6:45")]))
+    assert response.status_code == 302
+    assert owner.settings.get().value == "06:45"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("BACKUP_SCHEDULE_TIME", "25:00", "is not a time of day as HH:MM"),
+        ("BACKUP_SCHEDULE_FREQUENCY", "monthly", "is not one of: daily, weekly"),
+        ("BACKUP_SCHEDULE_ENABLED", "abc", "is not a yes/no value"),
+    ],
+)
+def test_invalid_setting_is_shown_on_the_form_and_nothing_is_saved(
+    client, member, owner, key, value, message
+):
+    client.force_login(member)
+    response = client.post(
+        owner_change_url(owner), settings_post(owner, [("BACKUP_SCHEDULE_TIME", "01:00"), (key, value)])
+    )
+    assert response.status_code == 200
+    assert message in response.text
+    assert not owner.settings.exists()
+
+
+def test_unknown_setting_key_is_not_offered(client, member, owner):
+    client.force_login(member)
+    response = client.post(owner_change_url(owner), settings_post(owner, [("BACKUP_TIME", "01:00")]))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.text
+    assert not owner.settings.exists()
+
+
+def test_global_owner_cannot_be_deleted(client):
+    client.force_login(make_superuser())
+    url = reverse("admin:tenants_owner_delete", args=[GLOBAL_OWNER_ID])
+    assert client.get(url).status_code == 403
+
+
+def test_memberships_are_for_superusers_only(client, member):
+    client.force_login(member)
+    assert client.get(reverse("admin:tenants_membership_changelist")).status_code == 403
