@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make run` (the product, embedded defaults) and `make test` (the suite).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+ADDR ?= 127.0.0.1:8000
+# The suite runs twice: on SQLite (the embedded default) and on PostgreSQL (the production path).
+TEST_PG_URL ?= postgres://postgres@127.0.0.1:5432/scheduler
+TEST_DATA ?= /tmp/scheduler-test-data
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format services browser venv clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Admin on http://$(ADDR)/admin/ — web server and qcluster run together; Ctrl-C stops both."
+	@trap 'kill 0 2>/dev/null' EXIT; \
+		$(PY) manage.py qcluster & \
+		$(PY) manage.py runserver --insecure --noreload $(ADDR) & \
+		wait -n
+
+services:
+	@.ci/services
+
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: venv services browser lint
+	$(PY) manage.py makemigrations --check --dry-run
+	rm -rf $(TEST_DATA) && mkdir -p $(TEST_DATA)/sqlite $(TEST_DATA)/postgres
+	DATA_DIR=$(TEST_DATA)/sqlite $(VENV)/bin/pytest $(PYTEST_ARGS)
+	DATA_DIR=$(TEST_DATA)/postgres DATABASE_URL=$(TEST_PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var $(TEST_DATA) test-artifacts
