@@ -1,0 +1,60 @@
+import logging
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from config.logging import KeyValueFormatter
+from config.settings import _backup_storage
+
+
+def test_file_url_maps_to_private_file_system_storage():
+    storage = _backup_storage("file:///srv/backups")
+    assert storage["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert storage["OPTIONS"] == {"location": "/srv/backups", "file_permissions_mode": 0o600}
+
+
+def test_s3_url_maps_bucket_prefix_and_query_options():
+    storage = _backup_storage(
+        "s3://my-bucket/scheduler/backups?region=eu-west-1&endpoint_url=http://127.0.0.1:9"
+    )
+    options = storage["OPTIONS"]
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert (options["bucket_name"], options["location"]) == ("my-bucket", "scheduler/backups")
+    assert (options["region_name"], options["endpoint_url"]) == ("eu-west-1", "http://127.0.0.1:9")
+    assert options["querystring_expire"] <= 300  # presigned download links live at most five minutes
+    assert options["file_overwrite"] is False
+
+
+def test_s3_url_without_bucket_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="must name a bucket"):
+        _backup_storage("s3:///prefix")
+
+
+def test_unknown_storage_scheme_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="'ftp'"):
+        _backup_storage("ftp://host/path")
+
+
+def test_log_lines_are_key_value_pairs_with_extras():
+    record = logging.makeLogRecord(
+        {"name": "jobs.dispatcher", "levelname": "INFO", "msg": "claimed %d runs", "args": (3,), "run_id": 42}
+    )
+    line = KeyValueFormatter().format(record)
+    assert ' level=INFO logger=jobs.dispatcher msg="claimed 3 runs" run_id=42' in line
+    assert line.startswith("ts=") and "\n" not in line
+
+
+def test_log_values_with_quotes_and_newlines_stay_on_one_line():
+    record = logging.makeLogRecord({"msg": 'bad "value"\nnext', "levelname": "WARNING"})
+    assert 'msg="bad \\"value\\"\\nnext"' in KeyValueFormatter().format(record)
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        journal_mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        busy_timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+    assert (journal_mode, busy_timeout) == ("wal", 20000)
