@@ -58,9 +58,8 @@ class Schedule(models.Model):
         null=True, blank=True, help_text="With run on start: the first run comes this long after start-up."
     )
     run_on_start = models.BooleanField(default=False)
-    # A start-up run is requested once per fleet start: the first dispatcher to start sets these, the
-    # others see a recent request and leave it; the due time is also the run's slot (unique per schedule).
-    startup_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A start-up run is requested once per fleet start: the first dispatcher to start stamps this with a
+    # conditional UPDATE and inserts the run; dispatchers starting with it see a recent stamp and leave it.
     startup_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Set when code (not a person) keeps this row in sync, e.g. "backups" for schedules derived from settings.

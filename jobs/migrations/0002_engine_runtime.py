@@ -35,11 +35,6 @@ class Migration(migrations.Migration):
             name="startup_requested_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
-        migrations.AddField(
-            model_name="schedule",
-            name="startup_run_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True),
-        ),
         migrations.AlterField(
             model_name="schedule",
             name="startup_delay_seconds",
