@@ -116,6 +116,10 @@ class Backup(models.Model):
             pruned_at=now or timezone.now(),
         )
 
+    def mark_partial_object_deleted(self, *, now: datetime | None = None) -> None:
+        """A failed backup's partial object is gone; the row stays ``failed`` as history."""
+        self._transition({self.Status.FAILED}, pruned_at=now or timezone.now())
+
     def _transition(self, allowed: set[str], **fields) -> None:
         # A conditional UPDATE, so a row the reaper failed meanwhile cannot be flipped back to succeeded.
         updated = Backup.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
