@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "tenants",
     "jobs",
     "backups",
+    "ops",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
