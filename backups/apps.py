@@ -4,3 +4,19 @@ from django.apps import AppConfig
 class BackupsConfig(AppConfig):
     name = "backups"
     verbose_name = "Backups"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from backups import schedules
+        from tenants.models import Owner
+        from tenants.owner_settings import owner_setting_changed
+
+        # Settings, owners and time zones change in many places (admin, commands, shell): the schedules
+        # follow every one of them without the callers knowing about backups.
+        owner_setting_changed.connect(
+            schedules.on_owner_setting_changed, dispatch_uid="backups.schedule_follows_settings"
+        )
+        post_save.connect(
+            schedules.on_owner_saved, sender=Owner, dispatch_uid="backups.schedule_follows_owner"
+        )

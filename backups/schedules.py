@@ -1,0 +1,150 @@
+"""Each owner's backup Schedule, derived from its BACKUP_SCHEDULE_* settings and kept in sync with them.
+
+One managed Schedule per owner (job ``backups.run``, key ``managed``, ``managed_by="backups"``). It is
+re-derived when the owner's settings change, when the global owner's settings change (every owner may
+inherit them), when an owner is created or saved (its time zone or active flag may have changed), and on
+start-up / ``manage.py backup sync-schedules`` through ``sync_all_backup_schedules()``.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.db import transaction
+
+from jobs.models import Schedule, TriggerKind
+from jobs.policies import OverlapPolicy
+from tenants import owner_settings
+from tenants.models import GLOBAL_OWNER_ID, Owner
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "backups.run"
+SCHEDULE_KEY = "managed"
+MANAGED_BY = "backups"
+SCHEDULE_SETTING_KEYS = (
+    "BACKUP_SCHEDULE_ENABLED",
+    "BACKUP_SCHEDULE_TIME",
+    "BACKUP_SCHEDULE_FREQUENCY",
+    "BACKUP_SCHEDULE_WEEKDAY",
+)
+
+
+@dataclass(frozen=True)
+class BackupTiming:
+    enabled: bool
+    at: time
+    frequency: str  # "daily" | "weekly"
+    weekday: str  # "monday" … "sunday"
+
+    @property
+    def cron_expression(self) -> str:
+        """``M H * * *`` daily, ``M H * * D`` weekly (cron weekdays count from Sunday = 0)."""
+        day = "*"
+        if self.frequency == "weekly":
+            day = str((owner_settings.WEEKDAYS.index(self.weekday) + 1) % 7)
+        return f"{self.at.minute} {self.at.hour} * * {day}"
+
+    @property
+    def label(self) -> str:
+        when = f"daily at {self.at:%H:%M}"
+        if self.frequency == "weekly":
+            when = f"every {self.weekday.capitalize()} at {self.at:%H:%M}"
+        return f"Backup, {when} (from settings)"
+
+
+def backup_timing(owner_id: int) -> BackupTiming:
+    """The owner's effective backup schedule settings (own → global owner → Django setting → default)."""
+    values = owner_settings.resolve_all(owner_id, SCHEDULE_SETTING_KEYS)
+    return BackupTiming(
+        enabled=values["BACKUP_SCHEDULE_ENABLED"].value,
+        at=values["BACKUP_SCHEDULE_TIME"].value,
+        frequency=values["BACKUP_SCHEDULE_FREQUENCY"].value,
+        weekday=values["BACKUP_SCHEDULE_WEEKDAY"].value,
+    )
+
+
+def sync_backup_schedule(owner: Owner | int, *, now: datetime | None = None) -> Schedule:
+    """Create or update the owner's one managed backup Schedule so it matches its settings now.
+
+    Only the fields derived from settings are written; the engine's ``Schedule.save`` recomputes
+    ``next_run_at`` (the next slot after now, in the owner's time zone) when the timing changed.
+    """
+    from backups.jobs import BACKUP_TIMEOUT
+
+    if not isinstance(owner, Owner):
+        owner = Owner.objects.get(pk=owner)
+    timing = backup_timing(owner.pk)
+    derived = {
+        "trigger_kind": TriggerKind.CRON,
+        "cron_expression": timing.cron_expression,
+        "timezone": owner.timezone,
+        "enabled": timing.enabled and owner.is_active,
+        "label": timing.label,
+        "managed_by": MANAGED_BY,
+        "overlap_policy": OverlapPolicy.SKIP_AND_RETRY,
+        "overlap_retry_delay_seconds": 3600,
+        "timeout_seconds": int(BACKUP_TIMEOUT.total_seconds()),
+    }
+    with transaction.atomic():
+        schedule = (
+            Schedule.objects.select_for_update()
+            .filter(job_name=JOB_NAME, owner=owner, key=SCHEDULE_KEY)
+            .first()
+        )
+        if schedule is None:
+            schedule = Schedule(job_name=JOB_NAME, owner=owner, key=SCHEDULE_KEY, **derived)
+            schedule.save(now=now)
+            logger.info(
+                "backup schedule created", extra={"owner_id": owner.pk, "cron": timing.cron_expression}
+            )
+            return schedule
+        changed = [name for name, value in derived.items() if getattr(schedule, name) != value]
+        if changed:
+            for name in changed:
+                setattr(schedule, name, derived[name])
+            # A plain save (no update_fields): the engine recomputes next_run_at for a re-timed schedule.
+            schedule.save(now=now)
+            logger.info("backup schedule updated", extra={"owner_id": owner.pk, "changed": ",".join(changed)})
+    return schedule
+
+
+def sync_all_backup_schedules(*, now: datetime | None = None) -> int:
+    """Bring every owner's managed backup Schedule in line with its settings; returns how many owners."""
+    count = 0
+    for owner in Owner.objects.order_by("pk").iterator():
+        sync_backup_schedule(owner, now=now)
+        count += 1
+    return count
+
+
+def owners_inheriting(key: str) -> list[int]:
+    """Owners (besides the global one) without their own value for ``key``."""
+    from tenants.models import OwnerSetting
+
+    own = OwnerSetting.objects.filter(key=key).values("owner_id")
+    return list(Owner.objects.exclude(pk=GLOBAL_OWNER_ID).exclude(pk__in=own).values_list("pk", flat=True))
+
+
+def on_owner_setting_changed(sender, owner_id: int, key: str, **kwargs) -> None:
+    """Receiver for ``owner_setting_changed`` (sent after commit)."""
+    if key not in SCHEDULE_SETTING_KEYS:
+        return
+    affected = [owner_id]
+    if owner_id == GLOBAL_OWNER_ID:
+        affected += owners_inheriting(key)
+    for affected_id in affected:
+        _sync_if_present(affected_id)
+
+
+def on_owner_saved(sender, instance: Owner, raw: bool = False, **kwargs) -> None:
+    """Receiver for Owner's post_save: a new owner gets its schedule, a new time zone re-derives it."""
+    if raw:
+        return  # loaddata: the fixture brings its own schedules
+    transaction.on_commit(lambda: _sync_if_present(instance.pk))
+
+
+def _sync_if_present(owner_id: int) -> None:
+    # The owner may have been deleted by the time the transaction that saved it committed.
+    if Owner.objects.filter(pk=owner_id).exists():
+        sync_backup_schedule(owner_id)

@@ -1,0 +1,266 @@
+"""Taking one owner's backup end to end: claim the owner, dump, verify, record, prune; and the reaper.
+
+The partial unique index on ``Backup`` (one running backup per owner) is the guard against overlap: whoever
+inserts the running row owns the backup; everyone else gets a "skipped" outcome naming the running one.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from backups.errors import BackupError, VerificationFailed, scrub
+from backups.models import Backup, BackupStateError
+from backups.retention import RetentionResult, apply_retention
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CODEC = "zstd"
+
+
+@dataclass
+class BackupOutcome:
+    """What became of one request to back up an owner."""
+
+    owner_id: int
+    skipped: bool = False
+    reason: str = ""
+    backup: Backup | None = None
+    retention: RetentionResult | None = None
+    running_backup_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """The small JSON-able dict stored on the JobRun."""
+        if self.skipped:
+            return {
+                "skipped": True,
+                "reason": self.reason,
+                "owner_id": self.owner_id,
+                "running_backup_id": self.running_backup_id,
+            }
+        backup = self.backup
+        summary = {
+            "backup_id": backup.pk,
+            "owner_id": self.owner_id,
+            "status": backup.status,
+            "size": backup.size,
+            "sha256": backup.sha256,
+            "duration_seconds": round(backup.duration.total_seconds(), 3) if backup.duration else None,
+            "engine": backup.engine,
+            "codec": backup.codec,
+        }
+        if self.retention is not None:
+            summary["pruned"] = self.retention.pruned
+        if self.warnings:
+            summary["warnings"] = self.warnings
+        return summary
+
+
+def storage_key_for(backup: Backup) -> str:
+    """Where a backup's object lives: grouped per owner, sortable by time, unique by id."""
+    return f"owner-{backup.owner_id}/{backup.started_at:%Y%m%dT%H%M%SZ}-backup-{backup.pk}"
+
+
+def claim_backup(
+    *, owner_id: int, job_run_id: int | None = None, now: datetime | None = None
+) -> Backup | None:
+    """Insert the owner's running backup row, or return None when another backup of the owner is running."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            backup = Backup.objects.create(
+                owner_id=owner_id,
+                scope=Backup.scope_for(owner_id),
+                status=Backup.Status.RUNNING,
+                started_at=now,
+                job_run_id=job_run_id,
+            )
+            backup.storage_key = storage_key_for(backup)
+            backup.save(update_fields=["storage_key"])
+    except IntegrityError:
+        return None
+    return backup
+
+
+def take_backup(
+    *,
+    owner_id: int,
+    job_run_id: int | None = None,
+    storage=None,
+    codec: str = DEFAULT_CODEC,
+    progress: Callable[..., None] | None = None,
+    prune: bool = True,
+    now: datetime | None = None,
+) -> BackupOutcome:
+    """Back up one owner: dump to storage, verify, record, then apply retention.
+
+    Returns a skipped outcome when another backup of the owner is running (the database decides). Raises
+    BackupError (after marking the row failed) when the dump or its verification fails; a backup never
+    reaches ``verified`` unless its stored object was re-read and matched.
+    """
+    from backups.pipeline import create_backup
+
+    reap_abandoned_backups(owner_id=owner_id, now=now)
+    backup = claim_backup(owner_id=owner_id, job_run_id=job_run_id, now=now)
+    if backup is None:
+        running = Backup.objects.filter(owner_id=owner_id, status=Backup.Status.RUNNING).first()
+        running_id = running.pk if running else None
+        return BackupOutcome(
+            owner_id=owner_id,
+            skipped=True,
+            running_backup_id=running_id,
+            reason=f"backup #{running_id} of owner {owner_id} is still running",
+        )
+
+    logger.info("backup started", extra={"owner_id": owner_id, "backup_id": backup.pk})
+    try:
+        artifact = create_backup(
+            owner_id=owner_id, storage_key=backup.storage_key, storage=storage, codec=codec, progress=progress
+        )
+        backup.mark_succeeded(
+            size=artifact.size,
+            sha256=artifact.sha256,
+            engine=artifact.engine,
+            codec=artifact.codec,
+            format=artifact.format,
+        )
+        verify_recorded_backup(backup, storage=storage)
+    except BackupError as error:
+        _fail(backup, str(error))
+        raise
+    except BaseException as error:
+        # Anything unexpected (a bug, KeyboardInterrupt, SystemExit) still leaves the row failed, not running.
+        _fail(backup, f"{type(error).__name__}: {scrub(str(error))}")
+        raise
+
+    outcome = BackupOutcome(owner_id=owner_id, backup=backup)
+    if prune:
+        outcome.retention = apply_retention(owner_id=owner_id, storage=storage)
+        outcome.warnings.extend(outcome.retention.errors)
+    logger.info(
+        "backup verified",
+        extra={"owner_id": owner_id, "backup_id": backup.pk, "size": backup.size},
+    )
+    return outcome
+
+
+def verify_recorded_backup(backup: Backup, *, storage=None, restore: bool = False):
+    """Re-read a stored backup and check it; marks it verified, or failed and raises VerificationFailed."""
+    from backups.pipeline import verify_backup
+
+    if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
+        raise VerificationFailed(
+            f"Backup #{backup.pk} is {backup.status}; only a stored backup can be verified."
+        )
+    try:
+        report = verify_backup(artifact=artifact_of(backup), storage=storage, restore=restore)
+    except VerificationFailed as error:
+        backup.mark_failed(f"verification failed: {error}")
+        raise
+    if not report.ok:
+        failed = [str(check) for check in getattr(report, "checks", []) if not getattr(check, "ok", True)]
+        message = f"verification failed: {'; '.join(failed) or 'the stored object does not match'}"
+        backup.mark_failed(message)
+        raise VerificationFailed(message)
+    backup.mark_verified()
+    return report
+
+
+def restore_recorded_backup(
+    backup: Backup, *, target_db_url: str | None = None, force: bool = False, progress=None, storage=None
+):
+    """Restore a good backup into ``target_db_url`` (None = the configured database, which needs force)."""
+    from backups.pipeline import restore_backup
+
+    if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
+        raise BackupError(f"Backup #{backup.pk} is {backup.status}; only a stored backup can be restored.")
+    return restore_backup(
+        artifact=artifact_of(backup),
+        storage=storage,
+        target_db_url=target_db_url,
+        force=force,
+        progress=progress,
+    )
+
+
+def delete_recorded_backup(backup: Backup, *, storage=None) -> None:
+    """Delete a backup's stored object and its row (the admin's delete action)."""
+    from backups.pipeline import delete_object
+
+    if backup.status == Backup.Status.RUNNING:
+        raise BackupError(f"Backup #{backup.pk} is still running; it cannot be deleted now.")
+    if backup.storage_key and backup.status != Backup.Status.PRUNED:
+        delete_object(backup.storage_key, storage=storage)
+    backup.delete()
+
+
+def artifact_of(backup: Backup):
+    """The engine's view of a recorded backup."""
+    from backups.pipeline import Artifact
+
+    return Artifact(
+        storage_key=backup.storage_key,
+        size=backup.size,
+        sha256=backup.sha256,
+        engine=backup.engine,
+        codec=backup.codec,
+        format=backup.format,
+    )
+
+
+def reap_abandoned_backups(
+    *, owner_id: int | None = None, storage=None, now: datetime | None = None
+) -> list[int]:
+    """Mark failed the backups left ``running`` by a process that died, and delete their partial objects.
+
+    A running backup is abandoned when its JobRun has finished without it (lost, failed, timed out, ...),
+    when that run's heartbeat is older than JOBS_LOST_AFTER_SECONDS, or, for a backup started without a
+    run (``backup now --wait``), when it started longer ago than JOBS_MAX_TIMEOUT. Returns the reaped ids.
+    """
+    from backups.pipeline import delete_object
+    from jobs.models import JobRun
+
+    now = now or timezone.now()
+    stale_heartbeat = now - timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS)
+    abandoned = Backup.objects.filter(status=Backup.Status.RUNNING).filter(
+        Q(job_run__status__in=JobRun.FINISHED)
+        | Q(job_run__status=JobRun.Status.RUNNING, job_run__heartbeat_at__lt=stale_heartbeat)
+        | Q(job_run__isnull=True, started_at__lt=now - timedelta(seconds=settings.JOBS_MAX_TIMEOUT))
+    )
+    if owner_id is not None:
+        abandoned = abandoned.filter(owner_id=owner_id)
+    reaped = []
+    for backup in abandoned.select_related("job_run"):
+        run = backup.job_run
+        reason = f"its run #{run.pk} ended as {run.status}" if run else "it ran past JOBS_MAX_TIMEOUT"
+        if run is not None and run.status == JobRun.Status.RUNNING:
+            reason = f"its run #{run.pk} stopped sending heartbeats"
+        try:
+            backup.mark_failed(f"abandoned: {reason} before the backup finished", now=now)
+        except BackupStateError:
+            continue  # it finished (or was reaped elsewhere) in the meantime
+        reaped.append(backup.pk)
+        if backup.storage_key:
+            try:
+                delete_object(backup.storage_key, storage=storage)
+                backup.mark_partial_object_deleted(now=now)
+            except BackupError as error:
+                # The row is failed either way; retention retries the object later.
+                logger.warning(
+                    "partial backup object not deleted", extra={"backup_id": backup.pk, "error": str(error)}
+                )
+        logger.warning("abandoned backup reaped", extra={"backup_id": backup.pk, "owner_id": backup.owner_id})
+    return reaped
+
+
+def _fail(backup: Backup, message: str) -> None:
+    try:
+        backup.mark_failed(message)
+    except BackupStateError:
+        logger.warning("backup already left running state", extra={"backup_id": backup.pk})
