@@ -1,0 +1,13 @@
+"""Per-owner settings of the inventory app, added to the tenants registry at start-up."""
+
+from tenants.owner_settings import SettingDefinition, register
+
+LOW_STOCK_EMAIL_ENABLED = register(
+    SettingDefinition(
+        "ALERTS_LOW_STOCK_EMAIL_ENABLED",
+        "bool",
+        True,
+        "E-mail a digest of new low-stock alerts after each check (alerts are recorded either way).",
+        group="alerts",
+    )
+)
