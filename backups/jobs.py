@@ -88,11 +88,12 @@ def skip_run(
 
 def heartbeat_progress(heartbeat: Callable[[], None]) -> Callable[..., None]:
     """A progress callback for the engines that proves the run alive every few seconds, not every chunk."""
-    last = time.monotonic()
+    last: float | None = None
 
     def progress(*args, **kwargs) -> None:
         nonlocal last
-        if time.monotonic() - last >= HEARTBEAT_EVERY_SECONDS:
+        # The first chunk beats at once: the dump has really started.
+        if last is None or time.monotonic() - last >= HEARTBEAT_EVERY_SECONDS:
             last = time.monotonic()
             heartbeat()
 

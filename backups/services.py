@@ -164,8 +164,7 @@ def verify_recorded_backup(backup: Backup, *, storage=None, restore: bool = Fals
         backup.mark_failed(f"verification failed: {error}")
         raise
     if not report.ok:
-        failed = [str(check) for check in getattr(report, "checks", []) if not getattr(check, "ok", True)]
-        message = f"verification failed: {'; '.join(failed) or 'the stored object does not match'}"
+        message = f"verification failed: {report.error or 'the stored object does not match its record'}"
         backup.mark_failed(message)
         raise VerificationFailed(message)
     backup.mark_verified()

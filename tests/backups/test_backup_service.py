@@ -1,0 +1,156 @@
+"""Taking a backup through the service: one running backup per owner, verified before it counts, reaped if
+its process died."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import storages
+from django.utils import timezone
+
+from backups.models import Backup, BackupStateError
+from backups.retention import apply_retention
+from backups.services import claim_backup, reap_abandoned_backups, take_backup
+from jobs.models import JobRun
+from tenants import owner_settings
+from tests.backups.builders import make_backup, make_run, use_file_storage
+
+
+@pytest.fixture(autouse=True)
+def file_storage(settings, tmp_path):
+    use_file_storage(settings, tmp_path / "backups")
+
+
+def test_a_tenant_backup_is_stored_verified_and_recorded(owner):
+    outcome = take_backup(owner_id=owner.pk)
+
+    backup = Backup.objects.get(pk=outcome.backup.pk)
+    assert backup.status == Backup.Status.VERIFIED
+    assert backup.scope == Backup.Scope.TENANT
+    assert backup.size == storages["backups"].size(backup.storage_key)
+    assert len(backup.sha256) == 64
+    assert backup.codec == "zstd"
+    assert backup.finished_at is not None and backup.duration is not None
+
+
+def test_the_job_summary_names_backup_size_checksum_and_duration(owner):
+    summary = take_backup(owner_id=owner.pk).summary()
+
+    backup = Backup.objects.get(owner=owner)
+    assert summary["backup_id"] == backup.pk
+    assert summary["size"] == backup.size
+    assert summary["sha256"] == backup.sha256
+    assert summary["duration_seconds"] == pytest.approx(backup.duration.total_seconds(), abs=0.001)
+
+
+def test_a_backup_while_another_of_the_same_owner_runs_is_skipped(owner):
+    running = claim_backup(owner_id=owner.pk)
+
+    outcome = take_backup(owner_id=owner.pk)
+
+    assert outcome.skipped
+    assert outcome.running_backup_id == running.pk
+    assert str(running.pk) in outcome.reason
+    assert Backup.objects.filter(owner=owner).count() == 1
+
+
+def test_another_owners_running_backup_does_not_block(owner, other_owner):
+    claim_backup(owner_id=other_owner.pk)
+
+    outcome = take_backup(owner_id=owner.pk)
+
+    assert not outcome.skipped
+    assert outcome.backup.status == Backup.Status.VERIFIED
+
+
+def test_the_database_refuses_a_second_running_backup_of_one_owner(owner):
+    assert claim_backup(owner_id=owner.pk) is not None
+
+    assert claim_backup(owner_id=owner.pk) is None
+
+
+def test_retention_runs_after_each_backup(owner):
+    owner_settings.set_value(owner.pk, "BACKUP_RETENTION_KEEP_LAST", "1")
+    owner_settings.set_value(owner.pk, "BACKUP_RETENTION_KEEP_DAILY", "0")
+    owner_settings.set_value(owner.pk, "BACKUP_RETENTION_KEEP_WEEKLY", "0")
+    owner_settings.set_value(owner.pk, "BACKUP_RETENTION_KEEP_MONTHLY", "0")
+    older = make_backup(owner, started_at=timezone.now() - timedelta(days=1))
+
+    outcome = take_backup(owner_id=owner.pk)
+
+    older.refresh_from_db()
+    assert older.status == Backup.Status.PRUNED
+    assert not storages["backups"].exists(older.storage_key)
+    assert outcome.retention.pruned == [older.pk]
+
+
+class TestAbandonedBackups:
+    """A process killed mid-backup leaves its row running; the reaper fails it once its run is known dead."""
+
+    def test_a_backup_whose_run_was_lost_is_marked_failed(self, owner):
+        run = make_run(owner, status=JobRun.Status.LOST)
+        backup = claim_backup(owner_id=owner.pk, job_run_id=run.pk)
+
+        reaped = reap_abandoned_backups()
+
+        backup.refresh_from_db()
+        assert reaped == [backup.pk]
+        assert backup.status == Backup.Status.FAILED
+        assert f"run #{run.pk} ended as lost" in backup.error
+
+    def test_a_backup_whose_run_stopped_beating_is_marked_failed(self, owner, settings):
+        run = make_run(owner)
+        JobRun.objects.filter(pk=run.pk).update(
+            heartbeat_at=timezone.now() - timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS + 1)
+        )
+        backup = claim_backup(owner_id=owner.pk, job_run_id=run.pk)
+
+        reap_abandoned_backups()
+
+        backup.refresh_from_db()
+        assert backup.status == Backup.Status.FAILED
+
+    def test_a_backup_whose_run_is_alive_is_left_running(self, owner):
+        run = make_run(owner)
+        backup = claim_backup(owner_id=owner.pk, job_run_id=run.pk)
+
+        assert reap_abandoned_backups() == []
+        backup.refresh_from_db()
+        assert backup.status == Backup.Status.RUNNING
+
+    def test_an_in_process_backup_is_reaped_only_after_the_longest_allowed_run(self, owner, settings):
+        now = timezone.now()
+        backup = claim_backup(owner_id=owner.pk, now=now)
+
+        before = reap_abandoned_backups(now=now + timedelta(seconds=settings.JOBS_MAX_TIMEOUT - 1))
+        after = reap_abandoned_backups(now=now + timedelta(seconds=settings.JOBS_MAX_TIMEOUT + 1))
+
+        assert (before, after) == ([], [backup.pk])
+
+    def test_the_next_backup_reaps_the_abandoned_one_and_proceeds(self, owner):
+        dead = claim_backup(owner_id=owner.pk, job_run_id=make_run(owner, status=JobRun.Status.LOST).pk)
+
+        outcome = take_backup(owner_id=owner.pk)
+
+        dead.refresh_from_db()
+        assert not outcome.skipped
+        assert dead.status == Backup.Status.FAILED
+        assert outcome.backup.status == Backup.Status.VERIFIED
+
+    def test_an_abandoned_backup_never_counts_as_good(self, owner):
+        good = make_backup(owner, started_at=timezone.now() - timedelta(days=1))
+        dead = claim_backup(owner_id=owner.pk, job_run_id=make_run(owner, status=JobRun.Status.LOST).pk)
+        reap_abandoned_backups()
+
+        result = apply_retention(owner_id=owner.pk)
+
+        assert list(result.kept) == [good.pk]
+        assert Backup.objects.get(pk=dead.pk).status == Backup.Status.FAILED
+
+    def test_a_reaped_backup_cannot_be_marked_succeeded_afterwards(self, owner):
+        run = make_run(owner, status=JobRun.Status.LOST)
+        backup = claim_backup(owner_id=owner.pk, job_run_id=run.pk)
+        reap_abandoned_backups()
+
+        with pytest.raises(BackupStateError):
+            backup.mark_succeeded(size=1, sha256="0" * 64, engine="x", codec="none", format="raw")
+        assert Backup.objects.get(pk=backup.pk).status == Backup.Status.FAILED
