@@ -1,0 +1,138 @@
+"""The ``backups.run`` job: a run that loses the race for the owner ends skipped, a scheduled one is
+rechecked an hour later, and 20 simultaneous triggers make exactly one backup."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from backups.jobs import run_backup
+from backups.models import Backup
+from backups.services import claim_backup
+from jobs.models import JobRun, Schedule
+from jobs.registry import get_job
+from tests.backups.builders import context_for, make_run, use_file_storage
+
+
+@pytest.fixture(autouse=True)
+def file_storage(settings, tmp_path):
+    use_file_storage(settings, tmp_path / "backups")
+
+
+def far_next_slot(owner) -> None:
+    """Keep the next regular slot out of the recheck window (it would make a recheck pointless)."""
+    Schedule.objects.filter(owner=owner, job_name="backups.run").update(
+        next_run_at=timezone.now() + timedelta(days=1)
+    )
+
+
+def test_the_job_is_registered_with_skip_and_retry_after_one_hour_and_a_long_timeout():
+    definition = get_job("backups.run")
+
+    assert definition.overlap == "skip_and_retry"
+    assert definition.overlap_retry_delay == timedelta(hours=1)
+    assert definition.timeout >= timedelta(hours=1)
+    assert not definition.has_default_schedule  # the schedules come from each owner's settings
+
+
+def test_a_run_backs_up_its_owner_and_returns_the_summary(owner):
+    run = make_run(owner)
+
+    summary = run_backup(context_for(run))
+
+    backup = Backup.objects.get(owner=owner)
+    assert backup.job_run_id == run.pk
+    assert backup.status == Backup.Status.VERIFIED
+    assert summary["backup_id"] == backup.pk
+    assert summary["sha256"] == backup.sha256
+
+
+def test_a_scheduled_run_that_loses_the_race_is_skipped_and_rechecked_in_an_hour(owner):
+    run = make_run(owner)
+    far_next_slot(owner)
+    claim_backup(owner_id=owner.pk)
+
+    summary = run_backup(context_for(run))
+
+    run.refresh_from_db()
+    assert summary["skipped"] is True
+    assert run.status == JobRun.Status.SKIPPED
+    recheck = JobRun.objects.get(schedule=run.schedule, attempt=2)
+    assert recheck.status == JobRun.Status.SCHEDULED
+    assert recheck.trigger == JobRun.Trigger.RETRY
+    assert recheck.slot == run.slot
+    assert recheck.due_at == run.finished_at + timedelta(hours=1)
+
+
+def test_a_manual_run_that_loses_the_race_is_skipped_without_a_recheck(owner):
+    run = make_run(owner, trigger=JobRun.Trigger.MANUAL)
+    far_next_slot(owner)
+    claim_backup(owner_id=owner.pk)
+
+    run_backup(context_for(run))
+
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.SKIPPED
+    assert not JobRun.objects.filter(attempt=2).exists()
+
+
+def test_no_recheck_when_the_next_regular_slot_comes_within_the_hour(owner):
+    run = make_run(owner)
+    Schedule.objects.filter(pk=run.schedule_id).update(next_run_at=timezone.now() + timedelta(minutes=30))
+    claim_backup(owner_id=owner.pk)
+
+    run_backup(context_for(run))
+
+    assert not JobRun.objects.filter(attempt=2).exists()
+
+
+def test_a_skipped_run_does_not_create_a_backup(owner):
+    running = claim_backup(owner_id=owner.pk)
+
+    run_backup(context_for(make_run(owner)))
+
+    assert list(Backup.objects.filter(owner=owner)) == [running]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_triggers_make_one_backup_and_nineteen_skipped_runs(owner):
+    runs = [make_run(owner, slot=timezone.now() + timedelta(seconds=i)) for i in range(20)]
+    far_next_slot(owner)
+    start = threading.Barrier(len(runs))
+    losers_done = threading.Event()
+    finished = []
+    lock = threading.Lock()
+    errors = []
+
+    def hold_while_others_try() -> None:
+        # Called by the winner once its dump has begun: its backup stays running until all others tried.
+        losers_done.wait(timeout=60)
+
+    def trigger(run: JobRun) -> None:
+        try:
+            start.wait(timeout=30)
+            summary = run_backup(context_for(run, heartbeat=hold_while_others_try))
+            with lock:
+                finished.append(summary)
+                if sum(1 for each in finished if each.get("skipped")) == len(runs) - 1:
+                    losers_done.set()
+        except Exception as error:
+            errors.append(error)
+            losers_done.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=trigger, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert Backup.objects.filter(owner=owner).count() == 1
+    assert Backup.objects.get(owner=owner).status == Backup.Status.VERIFIED
+    assert JobRun.objects.filter(pk__in=[run.pk for run in runs], status=JobRun.Status.SKIPPED).count() == 19
+    assert JobRun.objects.filter(trigger=JobRun.Trigger.RETRY, attempt=2).count() == 19
