@@ -17,7 +17,7 @@ from tests.backups.builders import context_for, make_run, use_file_storage
 
 
 @pytest.fixture(autouse=True)
-def file_storage(settings, tmp_path):
+def backups_in_tmp(settings, tmp_path):
     use_file_storage(settings, tmp_path / "backups")
 
 

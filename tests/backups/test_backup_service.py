@@ -16,7 +16,7 @@ from tests.backups.builders import make_backup, make_run, use_file_storage
 
 
 @pytest.fixture(autouse=True)
-def file_storage(settings, tmp_path):
+def backups_in_tmp(settings, tmp_path):
     use_file_storage(settings, tmp_path / "backups")
 
 
