@@ -91,17 +91,18 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return self.label or f"{self.job_name} [{self.key}] for owner {self.owner_id}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args, now: datetime | None = None, **kwargs) -> None:
         """Save; a new or re-timed schedule gets its next slot after now and wakes the dispatchers.
 
-        A saved schedule is live at once (no restart): ``next_run_at`` is recomputed whenever the trigger,
-        the timezone, ``enabled`` or ``paused_at`` changed, and dispatchers are woken after commit.
+        A saved schedule is live at once (no restart): ``next_run_at`` is recomputed (as of ``now``, default
+        the current time) whenever the trigger, the timezone, ``enabled`` or ``paused_at`` changed, and
+        dispatchers are woken after commit.
         """
         update_fields = kwargs.get("update_fields")
         saved_timing = getattr(self, "_saved_timing", None)
         retimed = saved_timing != self._timing() or (self.is_active and self.next_run_at is None)
         if retimed and update_fields is None:
-            self.refresh_next_run_at(timezone.now())
+            self.refresh_next_run_at(now or timezone.now())
         super().save(*args, **kwargs)
         self._saved_timing = self._timing()
         if retimed:
@@ -113,7 +114,8 @@ class Schedule(models.Model):
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
         # What the row said when loaded: save() compares against it to see whether the timing changed.
-        instance._saved_timing = instance._timing()
+        if not instance.get_deferred_fields() & set(TIMING_FIELDS):
+            instance._saved_timing = instance._timing()
         return instance
 
     def clean(self) -> None:
@@ -155,16 +157,20 @@ class Schedule(models.Model):
         return None if seconds is None else timedelta(seconds=seconds)
 
     def _timing(self) -> tuple:
-        return (
-            self.trigger_kind,
-            self.cron_expression,
-            self.interval_seconds,
-            self.interval_anchor,
-            self.run_at,
-            self.timezone,
-            self.enabled,
-            self.paused_at,
-        )
+        return tuple(getattr(self, name) for name in TIMING_FIELDS)
+
+
+# The fields that decide when a schedule fires next: changing one recomputes next_run_at.
+TIMING_FIELDS = (
+    "trigger_kind",
+    "cron_expression",
+    "interval_seconds",
+    "interval_anchor",
+    "run_at",
+    "timezone",
+    "enabled",
+    "paused_at",
+)
 
 
 def _messages_of(invalid: Exception) -> dict | str:

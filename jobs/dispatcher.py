@@ -1,0 +1,305 @@
+"""The dispatcher: due slots become JobRun rows and django-q2 tasks, exactly once, with many dispatchers.
+
+Each claim is one short transaction: ``SELECT … FOR UPDATE SKIP LOCKED`` takes due schedules no other
+dispatcher holds (on SQLite, which has no row locks, the IMMEDIATE transaction serialises writers), inserts
+one run per slot (the unique (schedule, slot, attempt) constraint is the real guard), advances
+``next_run_at`` and enqueues the queued runs (see ``jobs.enqueue``). Between claims the loop sleeps until the
+earliest due time, found by an indexed query, and wakes early when a schedule changes (``jobs.wakeup``).
+"""
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.utils import timezone
+
+from jobs.admission import Admission, in_flight_schedule_ids
+from jobs.enqueue import enqueue_runs
+from jobs.models import JobRun, JobSwitch, Schedule
+from jobs.planning import plan_slots
+from jobs.reaper import reap
+from jobs.retries import find_job, policy_for
+from jobs.services import request_startup_runs, sync_default_schedules
+from jobs.triggers import InvalidTrigger
+from jobs.wakeup import WakeupListener
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+# The longest uninterrupted sleep: bounds how long SIGTERM or a switched-on JOBS_ENABLED takes to notice.
+MAX_SLEEP_SECONDS = 1.0
+HOUSEKEEPING_EVERY = timedelta(seconds=5)
+SYNC_DEFAULTS_EVERY = timedelta(minutes=1)
+
+
+@dataclass
+class DispatchReport:
+    schedules: int = 0
+    queued: int = 0
+    skipped: int = 0
+    waiting: int = 0
+    failed: int = 0
+    conflicts: int = 0
+
+    def __iadd__(self, other: "DispatchReport") -> "DispatchReport":
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+        return self
+
+    def count(self, runs: list[JobRun]) -> None:
+        for run in runs:
+            if run.status == JobRun.Status.QUEUED:
+                self.queued += 1
+            elif run.status == JobRun.Status.SKIPPED:
+                self.skipped += 1
+            elif run.status == JobRun.Status.SCHEDULED:
+                self.waiting += 1
+            elif run.status == JobRun.Status.FAILED:
+                self.failed += 1
+
+
+def dispatch_due(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchReport:
+    """Claim every schedule and waiting run due at ``now``, batch after batch, and enqueue their runs."""
+    total = DispatchReport()
+    while True:
+        report = claim_due_schedules(now=now, batch_size=batch_size)
+        total += report
+        if report.schedules < batch_size:
+            break
+    while True:
+        claimed, report = release_waiting_runs(now=now, batch_size=batch_size)
+        total += report
+        if claimed < batch_size:
+            break
+    return total
+
+
+def claim_due_schedules(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchReport:
+    """One claim: lock up to ``batch_size`` due schedules, record their runs, advance them, enqueue."""
+    report = DispatchReport()
+    with transaction.atomic():
+        schedules = list(
+            Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__lte=now)
+            .order_by("next_run_at")
+            .select_for_update(skip_locked=True)[:batch_size]
+        )
+        if not schedules:
+            return report
+        report.schedules = len(schedules)
+        switched_off = JobSwitch.disabled_job_names()
+        admission = Admission(now=now, busy_schedule_ids=in_flight_schedule_ids([s.pk for s in schedules]))
+        new_runs: list[JobRun] = []
+        for schedule in schedules:
+            new_runs.extend(_runs_for_slots(schedule, now, switched_off, admission))
+        inserted = _insert_runs(new_runs + admission.follow_ups)
+        report.conflicts = len(new_runs) + len(admission.follow_ups) - len(inserted)
+        Schedule.objects.bulk_update(schedules, ["next_run_at", "last_run_at", "last_status"])
+        kept = {id(run) for run in inserted}
+        enqueue_runs([(run, timeout) for run, timeout in admission.to_enqueue if id(run) in kept])
+        report.count([run for run in new_runs if id(run) in kept])
+    return report
+
+
+def release_waiting_runs(*, now: datetime, batch_size: int = BATCH_SIZE) -> tuple[int, DispatchReport]:
+    """Admit due ``scheduled`` runs (retries, manual runs, start-up runs, runs queued behind a busy one)."""
+    report = DispatchReport()
+    with transaction.atomic():
+        runs = list(
+            JobRun.objects.filter(status=JobRun.Status.SCHEDULED, due_at__lte=now)
+            .select_related("schedule")
+            .order_by("due_at")
+            .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+        )
+        if not runs:
+            return 0, report
+        switched_off = JobSwitch.disabled_job_names()
+        admission = Admission(
+            now=now, busy_schedule_ids=in_flight_schedule_ids([r.schedule_id for r in runs if r.schedule_id])
+        )
+        for run in runs:
+            if run.job_name in switched_off:
+                admission.cancel_switched_off(run)
+            elif find_job(run.job_name) is None:
+                admission.refuse_unknown(run)
+            else:
+                next_slot = run.schedule.next_run_at if run.schedule else None
+                admission.admit(run, policy_for(run.schedule, run.job_name), next_slot)
+        JobRun.objects.bulk_update(runs, ["status", "due_at", "queued_at", "task_id", "finished_at", "error"])
+        _insert_runs(admission.follow_ups)
+        enqueue_runs(admission.to_enqueue)
+        report.count(runs)
+    return len(runs), report
+
+
+def earliest_due() -> datetime | None:
+    """The earliest time anything becomes due: a schedule's next slot or a waiting run (indexed lookups)."""
+    next_slot = (
+        Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__isnull=False)
+        .order_by("next_run_at")
+        .values_list("next_run_at", flat=True)
+        .first()
+    )
+    next_waiting = (
+        JobRun.objects.filter(status=JobRun.Status.SCHEDULED)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    candidates = [moment for moment in (next_slot, next_waiting) if moment is not None]
+    return min(candidates) if candidates else None
+
+
+def _runs_for_slots(
+    schedule: Schedule, now: datetime, switched_off: set[str], admission: Admission
+) -> list[JobRun]:
+    try:
+        plan = plan_slots(schedule, now)
+    except (InvalidTrigger, ValueError) as error:
+        # A row broken behind the form's back: record it once and stop firing until someone fixes it.
+        logger.error("event=schedule_invalid schedule=%s error=%s", schedule.pk, error)
+        schedule.next_run_at = None
+        schedule.last_status = JobRun.Status.FAILED
+        run = _new_run(schedule, now)
+        admission.finish(run, JobRun.Status.FAILED, f"The schedule's trigger is invalid: {error}")
+        return [run]
+    schedule.next_run_at = plan.next_run_at
+    if plan.missed_dropped:
+        logger.info("event=missed_slots_dropped schedule=%s count=%s", schedule.pk, plan.missed_dropped)
+    if schedule.job_name in switched_off or not plan.slots:
+        return []
+    runs = [_new_run(schedule, slot) for slot in plan.slots]
+    if find_job(schedule.job_name) is None:
+        for run in runs:
+            admission.refuse_unknown(run)
+        logger.error("event=unknown_job schedule=%s job=%s", schedule.pk, schedule.job_name)
+    else:
+        policy = policy_for(schedule, schedule.job_name)
+        for run in runs:
+            admission.admit(run, policy, plan.next_run_at)
+    schedule.last_run_at = runs[-1].slot
+    schedule.last_status = runs[-1].status
+    return runs
+
+
+def _new_run(schedule: Schedule, slot: datetime) -> JobRun:
+    return JobRun(
+        schedule_id=schedule.pk,
+        job_name=schedule.job_name,
+        owner_id=schedule.owner_id,
+        kwargs=schedule.kwargs,
+        slot=slot,
+        due_at=slot,
+        trigger=JobRun.Trigger.SCHEDULED,
+    )
+
+
+def _insert_runs(runs: list[JobRun]) -> list[JobRun]:
+    """Insert runs in one statement; if a slot already has its run, insert the others one by one."""
+    if not runs:
+        return []
+    try:
+        with transaction.atomic():
+            return JobRun.objects.bulk_create(runs)
+    except IntegrityError:
+        pass
+    inserted = []
+    for run in runs:
+        run.pk = None
+        try:
+            with transaction.atomic():
+                run.save(force_insert=True)
+        except IntegrityError:
+            logger.warning(
+                "event=slot_already_run schedule=%s slot=%s", run.schedule_id, run.slot.isoformat()
+            )
+            continue
+        inserted.append(run)
+    return inserted
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Dispatcher:
+    """The long-running loop: dispatch what is due, reap lost runs, sleep until the next due time."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = timezone.now,
+        batch_size: int = BATCH_SIZE,
+        max_sleep: float = MAX_SLEEP_SECONDS,
+    ) -> None:
+        self.clock = clock
+        self.batch_size = batch_size
+        self.max_sleep = max_sleep
+        self.listener = WakeupListener()
+        self.stopping = threading.Event()
+        self._last_housekeeping: datetime | None = None
+        self._last_sync: datetime | None = None
+        self._said_disabled = False
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current step (safe from a signal handler)."""
+        self.stopping.set()
+
+    def run(self, *, keep_going: Callable[[], bool] = lambda: True) -> None:
+        """Run until ``stop()`` is called or ``keep_going()`` turns false."""
+        logger.info(
+            "event=dispatcher_started identity=%s enabled=%s", worker_identity(), settings.JOBS_ENABLED
+        )
+        try:
+            self.start_up(self.clock())
+            while not self.stopping.is_set() and keep_going():
+                self.step()
+        finally:
+            self.listener.close()
+            logger.info("event=dispatcher_stopped identity=%s", worker_identity())
+
+    def start_up(self, now: datetime) -> None:
+        sync_default_schedules(now=now)
+        self._last_sync = now
+        if settings.JOBS_ENABLED:
+            created = request_startup_runs(now=now)
+            if created:
+                logger.info("event=startup_runs_requested count=%s", len(created))
+
+    def step(self) -> None:
+        """Dispatch what is due, do housekeeping when it is time, then sleep until the next due time."""
+        try:
+            timeout = self._dispatch_and_measure_sleep()
+        except DatabaseError:
+            logger.exception("event=dispatcher_database_error action=retry_in_1s")
+            connections.close_all()
+            timeout = 1.0
+        if not self.stopping.is_set():
+            self.listener.wait(timeout)
+
+    def _dispatch_and_measure_sleep(self) -> float:
+        now = self.clock()
+        if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
+            self._last_housekeeping = now
+            reap(now=now)
+            if now - self._last_sync >= SYNC_DEFAULTS_EVERY:
+                self._last_sync = now
+                sync_default_schedules(now=now)
+        if not settings.JOBS_ENABLED:
+            if not self._said_disabled:
+                logger.warning("event=dispatch_disabled reason=JOBS_ENABLED_is_off")
+                self._said_disabled = True
+            return self.max_sleep
+        due = earliest_due()
+        if due is not None and due <= now:
+            report = dispatch_due(now=now, batch_size=self.batch_size)
+            logger.debug("event=dispatched %s", report)
+            due = earliest_due()
+        if due is None:
+            return self.max_sleep
+        return min(max((due - self.clock()).total_seconds(), 0.0), self.max_sleep)

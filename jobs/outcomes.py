@@ -1,0 +1,70 @@
+"""How a run ends: the conditional status change, then what follows (retry, e-mail, the run queued behind)."""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from jobs.models import JobRun, Schedule
+from jobs.notifications import notify_run_failed
+from jobs.policies import OverlapPolicy
+from jobs.retries import policy_for, schedule_retry
+from jobs.wakeup import wake_dispatchers
+
+logger = logging.getLogger(__name__)
+
+FAILURES = (JobRun.Status.FAILED, JobRun.Status.TIMED_OUT, JobRun.Status.LOST)
+
+
+def finish_run(
+    run: JobRun,
+    *,
+    status: str,
+    now: datetime,
+    error: str = "",
+    traceback: str = "",
+    result: Any = None,
+    expected: str = JobRun.Status.RUNNING,
+) -> bool:
+    """Move ``run`` from ``expected`` to the final ``status``; False if it was no longer ``expected``.
+
+    A failure (failed, timed out, lost) creates the retry run when attempts are left, or e-mails the
+    owner when none are. A run queued behind this one (overlap policy ``queue``) becomes due at once.
+    """
+    duration = now - run.started_at if run.started_at else None
+    with transaction.atomic():
+        changed = JobRun.objects.filter(pk=run.pk, status=expected).update(
+            status=status, finished_at=now, duration=duration, error=error, traceback=traceback, result=result
+        )
+        if not changed:
+            logger.warning("event=finish_refused run=%s wanted=%s expected=%s", run.pk, status, expected)
+            return False
+        run.status, run.finished_at, run.duration = status, now, duration
+        run.error, run.traceback, run.result = error, traceback, result
+        if run.schedule_id is not None:
+            Schedule.objects.filter(pk=run.schedule_id).update(last_status=status)
+        follow_up = None
+        if status in FAILURES:
+            follow_up = schedule_retry(run, now=now, policy=policy_for(run.schedule, run.job_name))
+            if follow_up is None:
+                transaction.on_commit(lambda: notify_run_failed(run))
+        if promote_queued_behind(run, now=now) or follow_up is not None:
+            transaction.on_commit(wake_dispatchers)
+    return True
+
+
+def promote_queued_behind(run: JobRun, *, now: datetime) -> bool:
+    """Make the oldest run waiting behind ``run`` (overlap ``queue``) due now; True if there was one."""
+    if run.schedule is None or run.schedule.overlap_policy != OverlapPolicy.QUEUE:
+        return False
+    waiting = (
+        JobRun.objects.filter(schedule_id=run.schedule_id, status=JobRun.Status.SCHEDULED, due_at__gt=now)
+        .exclude(trigger=JobRun.Trigger.RETRY)
+        .order_by("slot")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting is None:
+        return False
+    return bool(JobRun.objects.filter(pk=waiting, status=JobRun.Status.SCHEDULED).update(due_at=now))

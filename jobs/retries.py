@@ -1,0 +1,94 @@
+"""The policy a run follows (from its schedule, else its job), and the retry run a failure leads to."""
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from jobs.models import JobRun, Schedule
+from jobs.policies import OverlapPolicy
+from jobs.registry import JobDefinition, UnknownJobError, get_job
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    overlap: str = OverlapPolicy.SKIP
+    overlap_retry_delay: timedelta = timedelta(hours=1)
+    max_attempts: int = 1
+    retry_backoff: timedelta = timedelta(seconds=30)
+    timeout_seconds: int | None = None
+
+
+def policy_for(schedule: Schedule | None, job_name: str) -> RunPolicy:
+    """A schedule's own policy; a run without a schedule follows its job's defaults."""
+    if schedule is not None:
+        return RunPolicy(
+            overlap=schedule.overlap_policy,
+            overlap_retry_delay=timedelta(seconds=schedule.overlap_retry_delay_seconds),
+            max_attempts=schedule.max_attempts,
+            retry_backoff=timedelta(seconds=schedule.retry_backoff_seconds),
+            timeout_seconds=schedule.timeout_seconds,
+        )
+    definition = find_job(job_name)
+    if definition is None:
+        return RunPolicy()
+    return RunPolicy(
+        overlap=definition.overlap,
+        overlap_retry_delay=definition.overlap_retry_delay,
+        max_attempts=definition.max_attempts,
+        retry_backoff=definition.retry_backoff,
+        timeout_seconds=int(definition.timeout.total_seconds()) if definition.timeout else None,
+    )
+
+
+def find_job(name: str) -> JobDefinition | None:
+    try:
+        return get_job(name)
+    except UnknownJobError:
+        return None
+
+
+def backoff_delay(base: timedelta, attempt: int, rng: random.Random | None = None) -> timedelta:
+    """Backoff after failed attempt number ``attempt``: base * 2 ** (attempt - 1), plus up to 25 % jitter.
+
+    The jitter spreads the retries of many runs that failed together (one outage) over time.
+    """
+    exponential = base * (2 ** max(attempt - 1, 0))
+    jitter = (rng or random).uniform(0.0, 0.25)
+    return min(exponential * (1 + jitter), MAX_BACKOFF)
+
+
+def schedule_retry(
+    run: JobRun, *, now: datetime, policy: RunPolicy, rng: random.Random | None = None
+) -> JobRun | None:
+    """Create the next attempt of a failed/lost/timed-out run, due after the backoff; None when none is left.
+
+    Idempotent: if another process already created that attempt, the unique (schedule, slot, attempt)
+    constraint refuses the second one and None is returned.
+    """
+    if run.attempt >= policy.max_attempts:
+        return None
+    retry = JobRun(
+        schedule_id=run.schedule_id,
+        job_name=run.job_name,
+        owner_id=run.owner_id,
+        kwargs=run.kwargs,
+        slot=run.slot,
+        due_at=now + backoff_delay(policy.retry_backoff, run.attempt, rng),
+        trigger=JobRun.Trigger.RETRY,
+        status=JobRun.Status.SCHEDULED,
+        attempt=run.attempt + 1,
+    )
+    try:
+        with transaction.atomic():
+            retry.save()
+    except IntegrityError:
+        logger.info("event=retry_exists run=%s attempt=%s", run.pk, run.attempt + 1)
+        return None
+    return retry

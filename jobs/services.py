@@ -1,0 +1,172 @@
+"""Writes to schedules and runs that people (admin, commands) and start-up ask for.
+
+Every function takes keyword arguments and ``now``, runs in one transaction, and wakes the dispatchers
+after commit so that the change takes effect at once.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from jobs.models import JobRun, JobSwitch, Schedule, TriggerKind
+from jobs.registry import JobDefinition, get_job, registered_jobs
+from jobs.wakeup import wake_dispatchers
+from tenants.models import GLOBAL_OWNER_ID, Owner
+
+logger = logging.getLogger(__name__)
+
+# Dispatchers starting within this long of each other (one deployment) share one start-up run.
+STARTUP_WINDOW = timedelta(minutes=1)
+DEFAULT_KEY = "default"
+
+
+def run_now(
+    *, job_name: str, owner_id: int = GLOBAL_OWNER_ID, schedule: Schedule | None = None, now: datetime
+) -> JobRun:
+    """Ask for a manual run, due now; the dispatcher admits it through the overlap policy like any run.
+
+    Without a ``schedule``, the owner's default schedule of the job (if any) lends its kwargs and policies.
+    Raises ``UnknownJobError`` for a name no job is registered under.
+    """
+    get_job(job_name)
+    if schedule is None:
+        schedule = Schedule.objects.filter(job_name=job_name, owner_id=owner_id, key=DEFAULT_KEY).first()
+    with transaction.atomic():
+        run = JobRun.objects.create(
+            schedule=schedule,
+            job_name=job_name,
+            owner_id=schedule.owner_id if schedule else owner_id,
+            kwargs=schedule.kwargs if schedule else {},
+            slot=now,
+            due_at=now,
+            trigger=JobRun.Trigger.MANUAL,
+            status=JobRun.Status.SCHEDULED,
+        )
+        transaction.on_commit(wake_dispatchers)
+    logger.info("event=run_requested run=%s job=%s owner=%s", run.pk, job_name, run.owner_id)
+    return run
+
+
+def pause(*, schedule: Schedule, now: datetime) -> None:
+    """Stop creating runs for ``schedule`` until resumed; slots in between are not made up."""
+    if schedule.paused_at is None:
+        schedule.paused_at = now
+        schedule.save(now=now)
+
+
+def resume(*, schedule: Schedule, now: datetime) -> None:
+    """Create runs again, from the first slot after ``now``."""
+    if schedule.paused_at is not None:
+        schedule.paused_at = None
+        schedule.save(now=now)
+
+
+def set_job_enabled(*, job_name: str, enabled: bool, reason: str = "") -> JobSwitch:
+    """Switch a job on or off as a whole, across all its schedules and owners."""
+    switch, _ = JobSwitch.objects.update_or_create(
+        job_name=job_name, defaults={"enabled": enabled, "reason": reason}
+    )
+    transaction.on_commit(wake_dispatchers)
+    return switch
+
+
+def sync_default_schedules(*, now: datetime) -> list[Schedule]:
+    """Create the missing default schedules of registered jobs that declare a trigger.
+
+    One schedule for the global owner, or one per active owner for ``per_owner`` jobs. Existing rows are
+    left as they are: people may have edited them. Returns the schedules created.
+    """
+    created = []
+    active_owner_ids = None
+    for definition in registered_jobs():
+        if not definition.has_default_schedule:
+            continue
+        if definition.per_owner:
+            if active_owner_ids is None:
+                active_owner_ids = list(Owner.objects.filter(is_active=True).values_list("pk", flat=True))
+            owner_ids = active_owner_ids
+        else:
+            owner_ids = [GLOBAL_OWNER_ID]
+        existing = set(
+            Schedule.objects.filter(job_name=definition.name, key=DEFAULT_KEY).values_list(
+                "owner_id", flat=True
+            )
+        )
+        for owner_id in owner_ids:
+            if owner_id in existing:
+                continue
+            schedule = default_schedule(definition, owner_id)
+            try:
+                with transaction.atomic():
+                    schedule.save(now=now)
+            except IntegrityError:
+                continue  # another process created it a moment ago
+            created.append(schedule)
+    if created:
+        logger.info("event=default_schedules_created count=%s", len(created))
+    return created
+
+
+def default_schedule(definition: JobDefinition, owner_id: int) -> Schedule:
+    """An unsaved Schedule carrying the job's default trigger and policies."""
+    trigger = (
+        {"trigger_kind": TriggerKind.CRON, "cron_expression": definition.cron}
+        if definition.cron
+        else {"trigger_kind": TriggerKind.INTERVAL, "interval_seconds": int(definition.every.total_seconds())}
+    )
+    return Schedule(
+        job_name=definition.name,
+        owner_id=owner_id,
+        key=DEFAULT_KEY,
+        timezone=definition.timezone,
+        overlap_policy=definition.overlap,
+        overlap_retry_delay_seconds=int(definition.overlap_retry_delay.total_seconds()),
+        misfire_policy=definition.misfire,
+        misfire_grace_seconds=int(definition.misfire_grace.total_seconds()),
+        catch_up_limit=definition.catch_up_limit,
+        max_attempts=definition.max_attempts,
+        retry_backoff_seconds=int(definition.retry_backoff.total_seconds()),
+        timeout_seconds=int(definition.timeout.total_seconds()) if definition.timeout else None,
+        startup_delay_seconds=int(definition.startup_delay.total_seconds())
+        if definition.startup_delay
+        else None,
+        run_on_start=definition.run_on_start,
+        managed_by="jobs",
+        **trigger,
+    )
+
+
+def request_startup_runs(*, now: datetime) -> list[JobRun]:
+    """Create the start-up run of each active run-on-start schedule, once per deployment.
+
+    Several dispatchers starting together race on a conditional UPDATE of ``startup_requested_at``: only
+    the one that changes the row inserts a run, due ``startup_delay_seconds`` after ``now``.
+    """
+    created = []
+    stale_before = now - STARTUP_WINDOW
+    candidates = Schedule.objects.filter(run_on_start=True, enabled=True, paused_at__isnull=True)
+    for schedule in candidates.only("pk", "job_name", "owner_id", "kwargs", "startup_delay_seconds"):
+        due = now + timedelta(seconds=schedule.startup_delay_seconds or 0)
+        with transaction.atomic():
+            won = (
+                Schedule.objects.filter(pk=schedule.pk)
+                .filter(Q(startup_requested_at__isnull=True) | Q(startup_requested_at__lt=stale_before))
+                .update(startup_requested_at=now)
+            )
+            if not won:
+                continue
+            created.append(
+                JobRun.objects.create(
+                    schedule_id=schedule.pk,
+                    job_name=schedule.job_name,
+                    owner_id=schedule.owner_id,
+                    kwargs=schedule.kwargs,
+                    slot=due,
+                    due_at=due,
+                    trigger=JobRun.Trigger.STARTUP,
+                    status=JobRun.Status.SCHEDULED,
+                )
+            )
+    return created

@@ -1,0 +1,37 @@
+"""Schedules and runs for the engine's tests, with a controlled clock."""
+
+from datetime import UTC, datetime
+
+from jobs.models import JobRun, Schedule, TriggerKind
+from tenants.models import GLOBAL_OWNER_ID
+
+T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+
+
+def make_schedule(job_name: str = "tests.record", *, now: datetime = T0, **fields) -> Schedule:
+    """A saved schedule; by default every 60 seconds from ``now`` (so its first slot is now + 60 s)."""
+    fields.setdefault("owner_id", GLOBAL_OWNER_ID)
+    fields.setdefault("key", f"k{Schedule.objects.count() + 1}")
+    if "cron_expression" in fields:
+        fields.setdefault("trigger_kind", TriggerKind.CRON)
+    elif "run_at" in fields:
+        fields.setdefault("trigger_kind", TriggerKind.ONCE)
+    else:
+        fields.setdefault("trigger_kind", TriggerKind.INTERVAL)
+        fields.setdefault("interval_seconds", 60)
+        fields.setdefault("interval_anchor", now)
+    schedule = Schedule(job_name=job_name, **fields)
+    schedule.full_clean(exclude=["owner"])
+    schedule.save(now=now)
+    return schedule
+
+
+def make_run(
+    schedule: Schedule | None = None, *, status: str = JobRun.Status.QUEUED, slot=T0, **fields
+) -> JobRun:
+    fields.setdefault("job_name", schedule.job_name if schedule else "tests.record")
+    fields.setdefault("owner_id", schedule.owner_id if schedule else GLOBAL_OWNER_ID)
+    fields.setdefault("kwargs", schedule.kwargs if schedule else {})
+    fields.setdefault("due_at", slot)
+    fields.setdefault("queued_at", slot if status != JobRun.Status.SCHEDULED else None)
+    return JobRun.objects.create(schedule=schedule, status=status, slot=slot, **fields)
