@@ -1,0 +1,147 @@
+import socket
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import IntegrityError, transaction
+from django.test import override_settings
+
+from notifications import outbox
+from notifications.models import Notification
+from tests.builders import make_owner
+
+pytestmark = pytest.mark.django_db
+
+OVERDUE = outbox.NewNotification(
+    kind=Notification.Kind.INVOICE_OVERDUE,
+    dedup_key="invoice:1:overdue",
+    payload={"number": "INV-1", "amount": "10.00", "currency": "EUR", "due_date": "2026-03-01"},
+)
+
+
+def closed_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_recording_the_same_key_twice_keeps_one_row(owner, now):
+    assert outbox.record(owner.pk, [OVERDUE], now=now) == 1
+    assert outbox.record(owner.pk, [OVERDUE], now=now) == 0
+
+    assert Notification.objects.filter(owner=owner).count() == 1
+
+
+def test_the_database_refuses_a_duplicate_key_for_one_owner(owner, now):
+    Notification.objects.create(owner=owner, kind=OVERDUE.kind, dedup_key=OVERDUE.dedup_key)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.create(owner=owner, kind=OVERDUE.kind, dedup_key=OVERDUE.dedup_key)
+
+
+def test_the_same_key_may_exist_once_per_owner(owner, other_owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+    outbox.record(other_owner.pk, [OVERDUE], now=now)
+
+    assert Notification.objects.count() == 2
+
+
+def test_pending_notification_is_sent_once_and_marked_sent(owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+
+    first = outbox.send_pending(owner, now=now)
+    second = outbox.send_pending(owner, now=now + timedelta(minutes=1))
+
+    assert (first.sent, second.sent) == (1, 0)
+    row = Notification.objects.get()
+    assert (row.status, row.sent_at, row.recipient) == ("sent", now, "ops@acme.test")
+    assert len(mail.outbox) == 1
+
+
+def test_a_row_left_sending_by_a_crashed_sender_is_never_sent_again(owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+    Notification.objects.update(status=Notification.Status.SENDING, claim_token="dead-worker")
+
+    counts = outbox.send_pending(owner, now=now + timedelta(hours=1))
+
+    assert counts == outbox.SendCounts()
+    assert mail.outbox == []
+
+
+def test_requeued_stuck_row_is_sent_by_the_next_run(owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+    Notification.objects.update(status=Notification.Status.SENDING, claim_token="dead-worker")
+
+    assert outbox.requeue(Notification.objects.all()) == 1
+    outbox.send_pending(owner, now=now)
+
+    assert len(mail.outbox) == 1
+
+
+def test_unreachable_mail_server_leaves_the_row_pending_with_the_error(owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=closed_loopback_port(),
+        EMAIL_TIMEOUT=5,
+    ):
+        counts = outbox.send_pending(owner, now=now)
+
+    row = Notification.objects.get()
+    assert counts.failed == 1
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "ConnectionRefusedError" in row.last_error
+
+
+def test_after_the_server_is_back_the_retry_sends_exactly_once(owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=closed_loopback_port(),
+        EMAIL_TIMEOUT=5,
+    ):
+        outbox.send_pending(owner, now=now)
+
+    outbox.send_pending(owner, now=now + timedelta(hours=1))
+    outbox.send_pending(owner, now=now + timedelta(hours=2))
+
+    assert len(mail.outbox) == 1
+    assert Notification.objects.get().status == "sent"
+
+
+def test_a_row_that_keeps_failing_ends_failed(owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+    Notification.objects.update(attempts=outbox.MAX_ATTEMPTS - 1)
+
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=closed_loopback_port(),
+        EMAIL_TIMEOUT=5,
+    ):
+        outbox.send_pending(owner, now=now)
+
+    assert Notification.objects.get().status == "failed"
+
+
+def test_owner_without_a_contact_address_is_skipped_not_retried(now):
+    silent = make_owner("Silent Ltd", contact_email="")
+    outbox.record(silent.pk, [OVERDUE], now=now)
+
+    counts = outbox.send_pending(silent, now=now)
+
+    assert counts.skipped == 1
+    assert Notification.objects.get().status == "skipped"
+    assert mail.outbox == []
+
+
+def test_e_mail_carries_the_notification_key_header(owner, now):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+
+    outbox.send_pending(owner, now=now)
+
+    assert mail.outbox[0].extra_headers["X-Notification-Key"] == "invoice:1:overdue"
+    assert mail.outbox[0].from_email == "scheduler@localhost"
