@@ -14,9 +14,9 @@ computed in the schedule's IANA time zone:
 """
 
 import calendar
+import math
 import re
 import zoneinfo
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -45,7 +45,7 @@ LONGEST_MONTH = {month: calendar.monthrange(2024, month)[1] for month in range(1
 # Naive on purpose: cronsim then matches plain wall-clock time.
 _NEVER_CHECK_FROM = datetime(2000, 1, 1)
 _WALL_CLOCK_ZONE_KEYS = {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
-# Transitions are months apart; a next fire time this close, in the same UTC offset, crossed none.
+# Transitions are months apart: a fire time this close, in the same UTC offset, crossed none.
 _NO_TRANSITION_WITHIN = timedelta(days=7)
 
 
@@ -187,40 +187,47 @@ def describe(expression: str) -> str:
 
 def _next_on_wall_clock(cron: CronExpression, after: datetime, zone: tzinfo) -> datetime:
     """Match on naive local time, then place each match on the UTC line (first occurrence, or gap end)."""
-    local = after.astimezone(zone).replace(tzinfo=None)
-    for wall_time in _wall_clock_matches(cron, local):
-        fire = _first_instant(wall_time, zone)
+    wall = after.astimezone(zone).replace(tzinfo=None)
+    while True:
+        wall = _next_wall_match(cron, wall)
+        fire = _first_instant(wall, zone)
         # A match can land at or before ``after`` when ``after`` is in the second copy of a repeated hour
         # (that match already fired in the first copy), or when several skipped times share one gap end.
         if fire > after:
             return fire
-    raise InvalidCronExpression(cron.expression, "it never matches any date")  # pragma: no cover
 
 
 def _next_in_elapsed_time(cron: CronExpression, after: datetime, zone: tzinfo) -> datetime:
-    """Walk real time (cronsim's aware mode), plus the gap end when a spring-forward skipped a match."""
-    local_after = after.astimezone(zone)
-    simulation = CronSim(cron.canonical, local_after)
+    """Walk real time one stretch of constant UTC offset at a time; wall-clock matches fire as reached.
+
+    cronsim's own time-zone mode is not used here: it jumps whole wall-clock hours in real time, and so
+    misses the second copy of a repeated half hour (Australia/Lord_Howe).
+    """
+    start = after
+    offset = after.astimezone(zone).utcoffset()
+    wall = (start + offset).replace(tzinfo=None)
+    while True:
+        wall = _next_wall_match(cron, wall)
+        fire = (wall - offset).replace(tzinfo=UTC)
+        transition = _first_transition(zone, start, fire, offset)
+        if transition is None:
+            return fire
+        new_offset = transition.astimezone(zone).utcoffset()
+        wall_after_transition = (transition + new_offset).replace(tzinfo=None)
+        if wall < wall_after_transition:
+            # Only a spring-forward gap gets here: the match was skipped, so it fires as the gap ends.
+            return transition
+        # Carry on from the transition in the new offset (after a fall-back: through the repeated hour).
+        start, offset = transition, new_offset
+        wall = wall_after_transition - timedelta(seconds=1)
+
+
+def _next_wall_match(cron: CronExpression, wall: datetime) -> datetime:
+    """The first naive wall-clock time strictly after ``wall`` that the expression matches."""
     try:
-        fire = next(simulation).astimezone(UTC)
-        while fire <= after:
-            fire = next(simulation).astimezone(UTC)
+        return next(CronSim(cron.canonical, wall))
     except StopIteration:
         raise InvalidCronExpression(cron.expression, "it never matches any date") from None
-    crossed_transition = fire.astimezone(zone).utcoffset() != local_after.utcoffset()
-    if crossed_transition or fire - after > _NO_TRANSITION_WITHIN:
-        # Real time never enters a spring-forward gap; the wall-clock walk sees matches inside it.
-        fire = min(fire, _next_on_wall_clock(cron, after, zone))
-    return fire
-
-
-def _wall_clock_matches(cron: CronExpression, start: datetime) -> Iterator[datetime]:
-    simulation = CronSim(cron.canonical, start)
-    while True:
-        try:
-            yield next(simulation)
-        except StopIteration:
-            raise InvalidCronExpression(cron.expression, "it never matches any date") from None
 
 
 def _first_instant(wall_time: datetime, zone: tzinfo) -> datetime:
@@ -228,25 +235,42 @@ def _first_instant(wall_time: datetime, zone: tzinfo) -> datetime:
     fire = wall_time.replace(tzinfo=zone).astimezone(UTC)
     if fire.astimezone(zone).replace(tzinfo=None) == wall_time:
         return fire
-    return _gap_end(wall_time, zone)
-
-
-def _gap_end(wall_time: datetime, zone: tzinfo) -> datetime:
-    """The transition instant of the spring-forward gap that contains ``wall_time`` (exact to the second).
-
-    With fold=1 the skipped time reads with the offset after the transition, which places it before the
-    transition; with fold=0 it reads with the offset before, which places it after. Bisect between them.
-    """
+    # With fold=1 a skipped time reads with the offset after the gap, which places it before the
+    # transition; with fold=0 (``fire``) it reads with the offset before, which places it after.
     earliest = wall_time.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    latest = wall_time.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    offset_after_gap = latest.astimezone(zone).utcoffset()
-    while latest - earliest > timedelta(seconds=1):
-        middle = earliest + (latest - earliest) / 2
-        if middle.astimezone(zone).utcoffset() == offset_after_gap:
-            latest = middle
+    transition = _first_transition(zone, earliest, fire, earliest.astimezone(zone).utcoffset())
+    assert transition is not None, f"{wall_time} in {zone} is neither a real local time nor in a gap"
+    return transition
+
+
+def _first_transition(zone: tzinfo, start: datetime, end: datetime, offset: timedelta) -> datetime | None:
+    """The first instant in (start, end] whose UTC offset in ``zone`` differs from ``offset``, else None.
+
+    Assumes transitions are more than a week apart, as in every zone's rules in use.
+    """
+    if end - start <= _NO_TRANSITION_WITHIN and _offset_at(zone, end) == offset:
+        return None
+    low = start
+    while True:
+        high = min(low + _NO_TRANSITION_WITHIN, end)
+        if _offset_at(zone, high) != offset:
+            break
+        if high == end:
+            return None
+        low = high
+    # Transitions fall on whole seconds: bisect whole POSIX seconds, keeping offset(low) == offset.
+    low_second, high_second = math.floor(low.timestamp()), math.ceil(high.timestamp())
+    while high_second - low_second > 1:
+        middle = (low_second + high_second) // 2
+        if _offset_at(zone, datetime.fromtimestamp(middle, UTC)) == offset:
+            low_second = middle
         else:
-            earliest = middle
-    return latest.replace(microsecond=0)
+            high_second = middle
+    return datetime.fromtimestamp(high_second, UTC)
+
+
+def _offset_at(zone: tzinfo, moment: datetime) -> timedelta | None:
+    return moment.astimezone(zone).utcoffset()
 
 
 def _is_utc(zone: tzinfo) -> bool:

@@ -5,10 +5,11 @@ wall-clock time it stands for is in the test name or a comment.
 """
 
 import pickle
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from cronsim import CronSim
 
 from jobs.cron import InvalidCronExpression, describe, next_fire_after, next_fire_times, parse
 
@@ -408,3 +409,103 @@ def test_describe_reads_as_plain_english(expression, words):
 def test_describe_refuses_an_invalid_expression_with_the_same_message():
     with pytest.raises(InvalidCronExpression, match="hour field '25' is out of range 0-23"):
         describe("0 25 * * *")
+
+
+# -- the DST rules, checked against their literal definition ------------------------------------------------
+
+TRANSITIONS_2026 = {
+    "London spring forward": (LONDON, utc(2026, 3, 29, 1, 0)),
+    "London fall back": (LONDON, utc(2026, 10, 25, 1, 0)),
+    "New York spring forward": (NEW_YORK, utc(2026, 3, 8, 7, 0)),
+    "New York fall back": (NEW_YORK, utc(2026, 11, 1, 6, 0)),
+    "Lord Howe fall back": (LORD_HOWE, utc(2026, 4, 4, 15, 0)),
+    "Lord Howe spring forward": (LORD_HOWE, utc(2026, 10, 3, 15, 30)),
+}
+MINUTE_EXPRESSIONS = [
+    "30 1 * * *",
+    "30 2 * * *",
+    "15 2 * * *",
+    "45 1 * * *",
+    "59 1 * * *",
+    "0 2 * * *",
+    "0,30 2,3 * * *",
+    "0-59/20 1-3 * * *",
+    "*/15 * * * *",
+    "*/7 * * * *",
+    "0 * * * *",
+    "0 */2 * * *",
+    "5-55/10 * * * *",
+    "*/15 1,2 * * *",
+]
+SECOND_EXPRESSIONS = ["10 30 1 * * *", "0 0 2 * * *", "15 30 * * * *", "*/20 * * * * *"]
+
+
+def literal_fire_times(expression: str, zone_name: str, start: datetime, end: datetime, step: timedelta):
+    """The DST rules applied word for word while walking real time from ``start`` to ``end``.
+
+    A wall-clock time that matches fires when real time reaches it; a fixed-time job only on its first
+    occurrence. When the wall clock jumps forward, a match among the skipped times fires at the jump.
+    """
+    zone = ZoneInfo(zone_name)
+    cron = parse(expression)
+    matching_walls = wall_clock_matches(
+        cron.canonical,
+        start.replace(tzinfo=None) - timedelta(hours=15),
+        end.replace(tzinfo=None) + timedelta(hours=15),
+    )
+
+    def matches(wall: datetime) -> bool:
+        return wall in matching_walls
+
+    fires = []
+    previous_wall = start.astimezone(zone).replace(tzinfo=None)
+    moment = start + step
+    while moment <= end:
+        local = moment.astimezone(zone)
+        wall = local.replace(tzinfo=None)
+        skipped = [previous_wall + step * n for n in range(1, (wall - previous_wall) // step)]
+        first_occurrence = local.fold == 0
+        if any(matches(time) for time in skipped) or (
+            matches(wall) and (first_occurrence or not cron.follows_wall_clock)
+        ):
+            fires.append(moment)
+        previous_wall = wall
+        moment += step
+    return fires
+
+
+def wall_clock_matches(canonical: str, first: datetime, last: datetime) -> set[datetime]:
+    """Every naive wall-clock time in [first, last] that cronsim matches (no time zone involved)."""
+    walls = set()
+    for wall in CronSim(canonical, first - timedelta(seconds=1)):
+        if wall > last:
+            return walls
+        walls.add(wall)
+    return walls
+
+
+def computed_fire_times(expression: str, zone_name: str, start: datetime, end: datetime) -> list[datetime]:
+    fires = []
+    fire = next_fire_after(expression, start, zone_name)
+    while fire <= end:
+        fires.append(fire)
+        fire = next_fire_after(expression, fire, zone_name)
+    return fires
+
+
+@pytest.mark.parametrize("expression", MINUTE_EXPRESSIONS)
+@pytest.mark.parametrize("transition", list(TRANSITIONS_2026))
+def test_fire_times_around_each_transition_follow_the_rules_literally(transition, expression):
+    zone_name, instant = TRANSITIONS_2026[transition]
+    start, end = instant - timedelta(hours=4), instant + timedelta(hours=4)
+    expected = literal_fire_times(expression, zone_name, start, end, timedelta(minutes=1))
+    assert computed_fire_times(expression, zone_name, start, end) == expected
+
+
+@pytest.mark.parametrize("expression", SECOND_EXPRESSIONS)
+@pytest.mark.parametrize("transition", list(TRANSITIONS_2026))
+def test_six_field_fire_times_around_each_transition_follow_the_rules_literally(transition, expression):
+    zone_name, instant = TRANSITIONS_2026[transition]
+    start, end = instant - timedelta(minutes=70), instant + timedelta(minutes=70)
+    expected = literal_fire_times(expression, zone_name, start, end, timedelta(seconds=1))
+    assert computed_fire_times(expression, zone_name, start, end) == expected
