@@ -94,12 +94,12 @@ class Backup(models.Model):
         )
 
     def mark_failed(self, error: str, *, now: datetime | None = None) -> None:
-        """A running backup failed, or a stored one failed verification: it never counts as good."""
+        """A running backup failed, or a stored one failed (re-)verification: it no longer counts as good."""
         now = now or timezone.now()
         fields = {"status": self.Status.FAILED, "error": error[:2000]}
         if self.finished_at is None:
             fields.update(finished_at=now, duration=now - self.started_at)
-        self._transition({self.Status.RUNNING, self.Status.SUCCEEDED}, **fields)
+        self._transition({self.Status.RUNNING, self.Status.SUCCEEDED, self.Status.VERIFIED}, **fields)
 
     def mark_verified(self, *, now: datetime | None = None) -> None:
         self._transition(

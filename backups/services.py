@@ -188,6 +188,13 @@ def restore_recorded_backup(
     )
 
 
+def describe_restore(report) -> str:
+    """One line about a finished restore, without credentials."""
+    rows = sum(getattr(report, "row_counts", {}).values())
+    text = f"restored into {report.target}, {report.bytes_read} stored bytes read"
+    return f"{text}, {rows} rows" if rows else text
+
+
 def delete_recorded_backup(backup: Backup, *, storage=None) -> None:
     """Delete a backup's stored object and its row (the admin's delete action)."""
     from backups.pipeline import delete_object
