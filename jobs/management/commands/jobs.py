@@ -1,0 +1,171 @@
+"""``manage.py jobs``: look at and steer the scheduling engine from a shell."""
+
+import json
+import signal
+import time
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+from django.utils import timezone
+
+from jobs import services
+from jobs.dispatcher import Dispatcher
+from jobs.history import prune_runs
+from jobs.models import JobRun, Schedule
+from jobs.registry import UnknownJobError, get_job
+from jobs.triggers import InvalidTrigger, describe_trigger
+from tenants.models import GLOBAL_OWNER_ID, Owner
+
+WAIT_POLL_SECONDS = 0.5
+
+
+class Command(BaseCommand):
+    help = "List, run, pause and resume scheduled jobs; show run history; dispatch; prune history."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        listing = actions.add_parser("list", help="Schedules with their trigger and next run.")
+        listing.add_argument("--json", action="store_true", dest="as_json")
+        run = actions.add_parser("run", help="Run a job now.")
+        run.add_argument("name")
+        run.add_argument("--owner", type=int, default=GLOBAL_OWNER_ID, help="Owner id (default: 0, global).")
+        run.add_argument(
+            "--wait", action="store_true", help="Wait for the run to finish; exit 1 unless it succeeds."
+        )
+        for name in ("pause", "resume"):
+            action = actions.add_parser(name, help=f"{name.capitalize()} a schedule.")
+            action.add_argument("schedule_id", type=int)
+        history = actions.add_parser("history", help="The latest runs, newest first.")
+        history.add_argument("--limit", type=int, default=20)
+        history.add_argument("--json", action="store_true", dest="as_json")
+        actions.add_parser("dispatch", help="Run the dispatcher in the foreground (without workers).")
+        prune = actions.add_parser("prune", help="Delete finished runs older than a number of days.")
+        prune.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+
+    def handle(self, *args, action: str, **options) -> None:
+        getattr(self, f"do_{action}")(**options)
+
+    def do_list(self, *, as_json: bool = False, **_options) -> None:
+        schedules = Schedule.objects.select_related("owner").order_by("job_name", "owner_id", "key")
+        rows = [self._schedule_row(schedule) for schedule in schedules]
+        if as_json:
+            self.stdout.write(_dumps(rows))
+            return
+        for row in rows:
+            self.stdout.write(
+                f"{row['id']:>6}  {row['job']:<30} owner={row['owner']:<4} {row['state']:<8} "
+                f"next={row['next_run_at'] or '-':<26} {row['trigger']}"
+            )
+
+    def do_run(self, *, name: str, owner: int, wait: bool = False, **_options) -> None:
+        if not Owner.objects.filter(pk=owner).exists():
+            raise CommandError(f"No owner with id {owner}.")
+        try:
+            get_job(name)
+        except UnknownJobError as unknown:
+            raise CommandError(str(unknown)) from None
+        run = services.run_now(job_name=name, owner_id=owner, now=timezone.now())
+        self.stdout.write(f"Run {run.pk} of {name} requested for owner {owner}.")
+        if wait:
+            self._wait_for(run)
+
+    def do_pause(self, *, schedule_id: int, **_options) -> None:
+        services.pause(schedule=self._schedule(schedule_id), now=timezone.now())
+        self.stdout.write(f"Schedule {schedule_id} paused.")
+
+    def do_resume(self, *, schedule_id: int, **_options) -> None:
+        schedule = self._schedule(schedule_id)
+        services.resume(schedule=schedule, now=timezone.now())
+        self.stdout.write(
+            f"Schedule {schedule_id} resumed; next run {_iso(schedule.next_run_at) or 'never'}."
+        )
+
+    def do_history(self, *, limit: int, as_json: bool = False, **_options) -> None:
+        if limit < 1:
+            raise CommandError("--limit must be at least 1.")
+        runs = JobRun.objects.order_by("-slot", "-pk")[:limit]
+        rows = [
+            {
+                "id": run.pk,
+                "job": run.job_name,
+                "owner": run.owner_id,
+                "schedule": run.schedule_id,
+                "slot": _iso(run.slot),
+                "trigger": run.trigger,
+                "attempt": run.attempt,
+                "status": run.status,
+                "started_at": _iso(run.started_at),
+                "finished_at": _iso(run.finished_at),
+                "duration_seconds": run.duration.total_seconds() if run.duration else None,
+                "error": run.error,
+            }
+            for run in runs
+        ]
+        if as_json:
+            self.stdout.write(_dumps(rows))
+            return
+        for row in rows:
+            first_error_line = row["error"].splitlines()[0] if row["error"] else ""
+            self.stdout.write(
+                f"{row['id']:>8}  {row['slot']}  {row['job']:<30} owner={row['owner']:<4} "
+                f"#{row['attempt']} {row['status']:<10} {first_error_line}"
+            )
+
+    def do_dispatch(self, **_options) -> None:
+        dispatcher = Dispatcher()
+        stop = lambda signum, frame: dispatcher.stop()  # noqa: E731
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            dispatcher.run()
+        finally:
+            connections.close_all()
+
+    def do_prune(self, *, older_than: int, **_options) -> None:
+        if older_than < 1:
+            raise CommandError("--older-than must be at least 1 day.")
+        deleted = prune_runs(older_than=timedelta(days=older_than), now=timezone.now())
+        self.stdout.write(f"Deleted {deleted} runs older than {older_than} days.")
+
+    def _schedule(self, schedule_id: int) -> Schedule:
+        try:
+            return Schedule.objects.get(pk=schedule_id)
+        except Schedule.DoesNotExist:
+            raise CommandError(f"No schedule with id {schedule_id}.") from None
+
+    def _schedule_row(self, schedule: Schedule) -> dict:
+        try:
+            trigger = describe_trigger(schedule)
+        except (InvalidTrigger, ValueError) as invalid:
+            trigger = f"invalid: {invalid}"
+        state = "paused" if schedule.is_paused else ("enabled" if schedule.enabled else "disabled")
+        return {
+            "id": schedule.pk,
+            "job": schedule.job_name,
+            "owner": schedule.owner_id,
+            "key": schedule.key,
+            "trigger": trigger,
+            "timezone": schedule.timezone,
+            "state": state,
+            "next_run_at": _iso(schedule.next_run_at),
+            "last_status": schedule.last_status,
+        }
+
+    def _wait_for(self, run: JobRun) -> None:
+        while not run.is_finished:
+            time.sleep(WAIT_POLL_SECONDS)
+            run.refresh_from_db()
+        self.stdout.write(f"Run {run.pk} {run.status}.")
+        if run.status != JobRun.Status.SUCCEEDED:
+            raise CommandError(
+                f"Run {run.pk} ended {run.status}: {run.error.splitlines()[0] if run.error else ''}"
+            )
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _dumps(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=2)

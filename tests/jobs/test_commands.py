@@ -1,0 +1,107 @@
+"""``manage.py jobs``: listings, runs, pause/resume, history, prune; bad input exits 1 with one line."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from jobs.models import JobRun
+from tests.jobs.builders import T0, make_run, make_schedule
+
+pytestmark = pytest.mark.django_db
+
+
+def jobs(*args) -> str:
+    out = StringIO()
+    call_command("jobs", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_list_json_shows_schedules_with_trigger_in_words():
+    schedule = make_schedule(now=T0, interval_seconds=3600)
+    (row,) = [row for row in json.loads(jobs("list", "--json")) if row["id"] == schedule.pk]
+    assert row["job"] == "tests.record"
+    assert row["trigger"].startswith("Every hour")
+    assert row["state"] == "enabled"
+
+
+def test_run_requests_a_manual_run():
+    out = jobs("run", "tests.record")
+    run = JobRun.objects.get()
+    assert run.trigger == "manual" and f"Run {run.pk}" in out
+
+
+def test_run_of_an_unknown_job_is_a_command_error():
+    with pytest.raises(CommandError, match=r"No job is registered as 'no\.such'"):
+        jobs("run", "no.such")
+
+
+def test_run_for_an_unknown_owner_is_a_command_error():
+    with pytest.raises(CommandError, match="No owner with id 999"):
+        jobs("run", "tests.record", "--owner", "999")
+
+
+def test_pause_and_resume_by_id():
+    schedule = make_schedule(now=T0)
+    jobs("pause", str(schedule.pk))
+    schedule.refresh_from_db()
+    assert schedule.is_paused
+    jobs("resume", str(schedule.pk))
+    schedule.refresh_from_db()
+    assert not schedule.is_paused and schedule.next_run_at > timezone.now()
+
+
+def test_pause_of_a_missing_schedule_is_a_command_error():
+    with pytest.raises(CommandError, match="No schedule with id 424242"):
+        jobs("pause", "424242")
+
+
+def test_history_json_lists_the_latest_runs_first_within_the_limit():
+    schedule = make_schedule(now=T0)
+    for minutes in range(3):
+        make_run(schedule, status=JobRun.Status.SUCCEEDED, slot=T0 + timedelta(minutes=minutes))
+    rows = json.loads(jobs("history", "--limit", "2", "--json"))
+    assert [row["slot"] for row in rows] == [
+        (T0 + timedelta(minutes=2)).isoformat(),
+        (T0 + timedelta(minutes=1)).isoformat(),
+    ]
+
+
+def test_prune_deletes_finished_runs_older_than_the_given_days_only():
+    schedule = make_schedule(now=T0)
+    now = timezone.now()
+    old = make_run(schedule, status=JobRun.Status.SUCCEEDED, slot=now - timedelta(days=40))
+    old_but_running = make_run(schedule, status=JobRun.Status.RUNNING, slot=now - timedelta(days=41))
+    recent = make_run(schedule, status=JobRun.Status.FAILED, slot=now - timedelta(days=2))
+    assert "Deleted 1 runs" in jobs("prune", "--older-than", "30")
+    assert set(JobRun.objects.values_list("pk", flat=True)) == {old_but_running.pk, recent.pk}
+    assert not JobRun.objects.filter(pk=old.pk).exists()
+
+
+def test_bad_input_from_the_shell_exits_1_with_one_line(tmp_path):
+    # A process of its own on a fresh embedded database: what an operator's shell sees.
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"} | {
+        "DATA_DIR": str(tmp_path)
+    }
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert manage("migrate", "--verbosity", "0").returncode == 0
+    result = manage("jobs", "pause", "424242")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["CommandError: No schedule with id 424242."]
