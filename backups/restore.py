@@ -78,7 +78,11 @@ def database_alias(target: Database) -> Iterator[str]:
         "PORT": str(target.port or ""),
         "OPTIONS": dict(target.options),
     }
-    connections.settings[alias] = connections.configure_settings({alias: config})[alias]
+    # configure_settings fills Django's defaults (TIME_ZONE, CONN_MAX_AGE, ...) and insists on a default.
+    configured = connections.configure_settings(
+        {DEFAULT_DB_ALIAS: dict(connections.settings[DEFAULT_DB_ALIAS]), alias: config}
+    )
+    connections.settings[alias] = configured[alias]
     try:
         yield alias
     finally:

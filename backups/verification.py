@@ -116,7 +116,12 @@ def _compare(report: VerificationReport, restored: dict[str, int], source: dict[
 def _verify_postgres(artifact: Artifact, storage: Storage, restore: bool, report: VerificationReport) -> None:
     live = Database.live()
     with _stream(artifact, storage) as (reader, chunks):
-        entries = postgres.check_archive(chunks, live)
+        try:
+            entries = postgres.check_archive(chunks, live)
+        except VerificationFailed:
+            # Changed bytes are the likelier cause and the clearer message; report them first.
+            _check_bytes(reader, artifact, report)
+            raise
         _check_bytes(reader, artifact, report)
     report.checks.append(f"pg_restore --list reads {entries} archive entries")
     if not restore:

@@ -4,10 +4,11 @@ Which models travel is discovered, not listed, so domain models added later are 
 - every model with a ForeignKey named ``owner`` to ``tenants.Owner``;
 - every model reachable from those through non-null ForeignKeys (an invoice line through its invoice),
   filtered through that chain.
-Left out on purpose: the engine's own bookkeeping (apps ``jobs``, ``backups``, ``django_q``: schedules,
-runs and backups describe the system, and restoring them would resurrect runs and backups that no
-longer exist), Django's framework apps, and ``tenants.Membership`` (access grants belong to user
-accounts, which are not owner-scoped; restoring an old export must not re-grant revoked access).
+Left out on purpose: the engine's own bookkeeping (apps ``jobs``, ``backups``, ``ops``, ``django_q``:
+schedules, runs, backups and missed-run alerts describe the system, not the tenant's data, and restoring
+them would resurrect runs and backups that no longer exist), Django's framework apps, and
+``tenants.Membership`` (access grants belong to user accounts, which are not owner-scoped; restoring an
+old export must not re-grant revoked access).
 
 Format ``jsonl-manifest-v1``, one JSON document per line (UTF-8):
     {"kind": "header", "format": ..., "schema_version": 1, "owner": {...}, "models": [...], "migrations": …}
@@ -17,6 +18,7 @@ The manifest comes last because it is computed while streaming; per model it hol
 SHA-256 of that model's record lines, so a reader can check every section without trusting the rest.
 """
 
+import datetime
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -36,7 +38,7 @@ from tenants.models import Owner
 FORMAT = FORMATS[TENANT_EXPORT]
 SCHEMA_VERSION = 1
 BATCH_SIZE = 1000
-EXCLUDED_APPS = frozenset({"jobs", "backups", "django_q", "admin", "auth", "contenttypes", "sessions"})
+EXCLUDED_APPS = frozenset({"jobs", "backups", "ops", "django_q", "admin", "auth", "contenttypes", "sessions"})
 EXCLUDED_MODELS = frozenset({"tenants.membership"})
 
 
@@ -117,11 +119,18 @@ def _parents_first(scoped: list[ScopedModel]) -> list[ScopedModel]:
     return ordered
 
 
+class _ExactEncoder(DjangoJSONEncoder):
+    """Django's encoder, but with full microseconds: its ECMA-262 form would cut times to milliseconds."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime.datetime | datetime.time):
+            text = o.isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return super().default(o)
+
+
 def _line(document: dict[str, Any]) -> bytes:
-    return (
-        json.dumps(document, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":")).encode()
-        + b"\n"
-    )
+    return json.dumps(document, cls=_ExactEncoder, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def _applied_migrations(using: str) -> dict[str, str]:
@@ -381,7 +390,12 @@ def _replace_owner(header: dict[str, Any], using: str) -> None:
 def _insert(batch: list[tuple[str, dict[str, Any]]], using: str) -> None:
     restored = list(serializers.deserialize("python", [document for _label, document in batch], using=using))
     model = type(restored[0].object)
-    model._default_manager.using(using).bulk_create([item.object for item in restored])
+    objects = [item.object for item in restored]
+    fields = list(model._meta.concrete_fields)
+    size = max(1, connections[using].ops.bulk_batch_size(fields, objects))
+    for start in range(0, len(objects), size):
+        # A raw insert, like loaddata: stored values as they are (auto_now fields keep their times).
+        model._base_manager.using(using)._insert(objects[start : start + size], fields=fields, raw=True)
     for item in restored:
         for name, values in (item.m2m_data or {}).items():
             getattr(item.object, name).set(values)
