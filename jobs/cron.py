@@ -40,11 +40,12 @@ DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 # The longest each month can be (February counts its leap day), for "day 31 never occurs in April".
 LONGEST_MONTH = {month: calendar.monthrange(2024, month)[1] for month in range(1, 13)}
 
-# cronsim gives up after 50 years without a match; an expression that matches nothing in that window
-# (from a reference date before any leap-year cycle boundary) never matches at all.
-# Naive on purpose: cronsim then matches plain wall-clock time.
+# cronsim gives up after 50 years without a match, and calendars repeat every 28 years (leap days, weekdays
+# included), so an expression with no match in the 50 years from here never matches. Naive on purpose: cronsim
+# then matches plain wall-clock time.
 _NEVER_CHECK_FROM = datetime(2000, 1, 1)
-_WALL_CLOCK_ZONE_KEYS = {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
+# Zones without transitions, where the wall clock and elapsed time agree (a shortcut, not a rule).
+_UTC_ZONE_KEYS = {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
 # Transitions are months apart: a fire time this close, in the same UTC offset, crossed none.
 _NO_TRANSITION_WITHIN = timedelta(days=7)
 
@@ -274,7 +275,7 @@ def _offset_at(zone: tzinfo, moment: datetime) -> timedelta | None:
 
 
 def _is_utc(zone: tzinfo) -> bool:
-    return zone is UTC or getattr(zone, "key", None) in _WALL_CLOCK_ZONE_KEYS
+    return zone is UTC or getattr(zone, "key", None) in _UTC_ZONE_KEYS
 
 
 def _require_aware(moment: datetime, name: str) -> None:

@@ -78,6 +78,10 @@ def validate_trigger(
     elif trigger_kind == INTERVAL:
         if interval_seconds is None:
             errors["interval_seconds"] = "Enter how many seconds apart the runs are."
+        elif not isinstance(interval_seconds, int) or isinstance(interval_seconds, bool):
+            errors["interval_seconds"] = (
+                f"The interval must be a whole number of seconds, not {interval_seconds!r}."
+            )
         elif interval_seconds < 1:
             errors["interval_seconds"] = "The interval must be at least 1 second."
         if interval_anchor is not None and not _is_aware(interval_anchor):

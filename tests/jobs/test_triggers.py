@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from jobs.models import Schedule, TriggerKind
 from jobs.triggers import (
@@ -117,6 +118,11 @@ def test_interval_below_one_second_is_refused():
     assert errors == {"interval_seconds": "The interval must be at least 1 second."}
 
 
+def test_interval_must_be_a_whole_number_of_seconds():
+    errors = errors_of(trigger_kind="interval", interval_seconds=1.5)
+    assert errors == {"interval_seconds": "The interval must be a whole number of seconds, not 1.5."}
+
+
 def test_naive_interval_anchor_is_refused():
     errors = errors_of(trigger_kind="interval", interval_seconds=60, interval_anchor=datetime(2026, 1, 1))
     assert list(errors) == ["interval_anchor"]
@@ -144,6 +150,15 @@ def test_every_wrong_field_is_reported_at_once_and_reads_as_one_line():
 def test_an_invalid_trigger_is_a_value_error():
     with pytest.raises(ValueError):
         validate(trigger_kind="once")
+
+
+def test_schedule_clean_shows_the_message_on_the_wrong_field():
+    schedule = Schedule(job_name="tests.noop", trigger_kind=TriggerKind.CRON, cron_expression="0 25 * * *")
+    with pytest.raises(ValidationError) as raised:
+        schedule.clean()
+    assert raised.value.message_dict == {
+        "cron_expression": ["Invalid cron expression: hour field '25' is out of range 0-23."]
+    }
 
 
 # -- cron ---------------------------------------------------------------------------------------------------
