@@ -45,7 +45,8 @@ def seed_billing_demo(owner: Owner, *, now: datetime | None = None) -> int:
     invoices = [
         Invoice(
             owner=owner,
-            subscription=current,
+            # Overdue invoices belong to the lapsed subscription, so the current one stays active.
+            subscription=lapsed if due_in < 0 and not paid else current,
             number=f"{owner.slug.upper()}-{number}",
             amount=Decimal(amount),
             currency="EUR",

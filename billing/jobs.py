@@ -11,6 +11,8 @@ from tenants.models import GLOBAL_OWNER_ID
 @job(
     "billing.trial_and_payments",
     every=timedelta(hours=1),
+    # The first run comes 2 minutes after the workers start (then hourly): the engine's run-on-start.
+    run_on_start=True,
     startup_delay=timedelta(minutes=2),
     max_attempts=3,
 )

@@ -109,3 +109,22 @@ def test_member_requeues_their_failed_notification(client, member, rows):
 
     row.refresh_from_db()
     assert row.status == Notification.Status.PENDING
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "inventory_stockitem",
+        "inventory_lowstockalert",
+        "billing_subscription",
+        "billing_invoice",
+        "notifications_notification",
+    ],
+)
+def test_member_list_page_shows_their_rows(client, member, rows, model):
+    client.force_login(member)
+
+    response = client.get(reverse(f"admin:{model}_changelist"))
+
+    assert response.status_code == 200
+    assert f"/{rows[model].pk}/change/" in response.text

@@ -47,7 +47,7 @@ def test_billing_job_runs_hourly_and_first_two_minutes_after_start():
     definition = get_job("billing.trial_and_payments")
 
     assert definition.every == timedelta(hours=1)
-    assert definition.startup_delay == timedelta(minutes=2)
+    assert (definition.run_on_start, definition.startup_delay) == (True, timedelta(minutes=2))
 
 
 def test_low_stock_run_returns_counts_for_all_owners(owner, other_owner, now):
