@@ -1,0 +1,160 @@
+"""Backups in the admin, per owner: read-only rows, verify / restore / delete, short-lived downloads."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from backups import services
+from backups.errors import BackupError
+from backups.models import Backup
+from backups.views import download_url
+from tenants.scoping import OwnerScopedAdminMixin
+
+
+class RestoreForm(forms.Form):
+    target_db_url = forms.CharField(
+        label="Target database URL",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="postgres://… or sqlite:///…; leave empty to restore into this site's own database.",
+    )
+    confirm = forms.BooleanField(
+        label="I understand that the target's data is replaced by this backup",
+        required=True,
+    )
+
+
+@admin.register(Backup)
+class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "owner",
+        "scope",
+        "status",
+        "started_at",
+        "human_size",
+        "duration",
+        "short_checksum",
+        "download_link",
+    )
+    list_filter = ("status", "scope", ("owner", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("owner",)
+    search_fields = ("sha256", "storage_key")
+    date_hierarchy = "started_at"
+    list_per_page = 50
+    show_full_result_count = False  # never count a large table just for the pager's "of N"
+    actions = ("verify_selected", "restore_selected", "delete_selected_with_objects")
+    readonly_fields = [field.name for field in Backup._meta.fields]
+
+    @admin.display(description="size", ordering="size")
+    def human_size(self, backup: Backup) -> str:
+        return "—" if backup.size is None else filesizeformat(backup.size)
+
+    @admin.display(description="SHA-256")
+    def short_checksum(self, backup: Backup) -> str:
+        if not backup.sha256:
+            return "—"
+        return format_html('<code title="{}">{}…</code>', backup.sha256, backup.sha256[:12])
+
+    @admin.display(description="download")
+    def download_link(self, backup: Backup) -> str:
+        if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
+            return "—"
+        url = reverse("admin:backups_backup_download", args=[backup.pk])
+        return format_html('<a href="{}">download</a>', url)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # backups are made by the job or `manage.py backup now`, never typed in
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        # Deleting rows without their stored objects would leave orphans behind: ours deletes both.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="backups_backup_download",
+            ),
+            path(
+                "<path:object_id>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="backups_backup_restore",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        backup = self.get_object(request, object_id)  # 404 for another owner's backup
+        if backup is None or not self.has_view_permission(request, backup):
+            raise PermissionDenied
+        return HttpResponseRedirect(download_url(backup, request.user))
+
+    @admin.action(description="Verify selected backups (re-read and check)", permissions=["change"])
+    def verify_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for backup in queryset[:20]:
+            try:
+                services.verify_recorded_backup(backup)
+            except BackupError as error:
+                self.message_user(request, f"Backup #{backup.pk}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"Backup #{backup.pk} verified.", messages.SUCCESS)
+
+    @admin.action(description="Restore the selected backup…", permissions=["change"])
+    def restore_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one backup to restore.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:backups_backup_restore", args=[queryset.get().pk]))
+
+    def restore_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        backup = self.get_object(request, object_id)
+        if backup is None or not self.has_change_permission(request, backup):
+            raise PermissionDenied
+        if backup.scope == Backup.Scope.DATABASE and not request.user.is_superuser:
+            raise PermissionDenied  # a full database restore affects every owner
+        form = RestoreForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            target = form.cleaned_data["target_db_url"] or None
+            try:
+                report = services.restore_recorded_backup(backup, target_db_url=target, force=target is None)
+            except BackupError as error:
+                form.add_error(None, str(error))
+            else:
+                summary = services.describe_restore(report)
+                self.message_user(request, f"Backup #{backup.pk} {summary}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "backup": backup,
+            "form": form,
+            "title": f"Restore backup #{backup.pk}?",
+        }
+        return TemplateResponse(request, "admin/backups/backup/restore_confirmation.html", context)
+
+    @admin.action(description="Delete selected backups and their stored files", permissions=["delete"])
+    def delete_selected_with_objects(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for backup in queryset:
+            try:
+                services.delete_recorded_backup(backup)
+            except BackupError as error:
+                self.message_user(request, f"Backup #{backup.pk}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"Backup #{backup.pk} deleted.", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: Backup) -> None:
+        services.delete_recorded_backup(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for backup in queryset:
+            services.delete_recorded_backup(backup)
