@@ -192,6 +192,18 @@ Q_CLUSTER = {
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
     "poll": env.float("Q_POLL", default=0.1),
     "label": "Django Q2",
+    # Where each qcluster publishes its state (alive, workers) for the ops dashboard; see CACHES.
+    "cache": "cluster_stats",
+}
+# The ORM broker publishes cluster state through a Django cache, so that cache must be shared between the
+# qcluster processes and the web process: files under DATA_DIR (no database writes every guard cycle).
+# The Redis broker keeps cluster state in Redis itself and ignores this.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "cluster_stats": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cluster-stats"),
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -1,0 +1,287 @@
+"""What the operations dashboard shows, as plain functions of ``now`` and the owners in scope.
+
+Every function asks a fixed number of bounded queries, whatever the number of schedules, runs, owners or
+backups: a page of schedules and one aggregate over their runs, the first fire times of the next day, the
+schedules failing now, and one annotated query for the backups. ``owner_ids`` is the viewer's scope from
+``tenants.scoping.visible_owner_ids`` (``None``: every owner).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Avg, Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import TruncDate
+from django_q.brokers import get_broker
+from django_q.conf import Conf
+from django_q.status import Stat
+from redis.exceptions import RedisError
+
+from backups.models import Backup
+from jobs import triggers
+from jobs.models import JobRun, Schedule
+from ops.svg import DayRuns
+from tenants.models import Owner
+
+HISTORY_DAYS = 30
+SCHEDULES_PER_PAGE = 25
+FAILED = (JobRun.Status.FAILED, JobRun.Status.TIMED_OUT, JobRun.Status.LOST)
+# Outcomes that count for the success rate; skipped and cancelled runs say nothing about the job's health.
+DECIDED = (JobRun.Status.SUCCEEDED, *FAILED)
+
+
+def _scoped(queryset: QuerySet, owner_ids: set[int] | None, lookup: str = "owner_id") -> QuerySet:
+    return queryset if owner_ids is None else queryset.filter(**{f"{lookup}__in": owner_ids})
+
+
+# --- Per schedule: last run, success rate and duration over 7 and 30 days -------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleHealth:
+    schedule: Schedule
+    days: list[DayRuns]  # HISTORY_DAYS UTC days, oldest first, today last
+
+    def success_rate(self, last_days: int) -> float | None:
+        """Share of succeeded among succeeded and failed runs in the last days (None: no such run)."""
+        window = self.days[-last_days:]
+        decided = sum(day.succeeded + day.failed for day in window)
+        return None if decided == 0 else sum(day.succeeded for day in window) / decided
+
+    def average_duration(self, last_days: int) -> timedelta | None:
+        weighted = [
+            (day.average_duration, day.succeeded + day.failed)
+            for day in self.days[-last_days:]
+            if day.average_duration is not None and day.succeeded + day.failed
+        ]
+        runs = sum(count for _, count in weighted)
+        if not runs:
+            return None
+        return sum((duration * count for duration, count in weighted), timedelta()) / runs
+
+
+@dataclass(frozen=True)
+class HealthPage:
+    rows: list[ScheduleHealth]
+    page: int
+    has_next: bool
+
+
+def schedule_health(
+    now: datetime, owner_ids: set[int] | None, *, page: int = 1, per_page: int = SCHEDULES_PER_PAGE
+) -> HealthPage:
+    """One page of schedules (by owner, job and key) with their runs per day over the last 30 days.
+
+    Two queries: the page of schedules (one extra row tells whether a next page exists, so nothing is
+    counted), and one aggregate over the page's runs that uses the (schedule, slot) index.
+    """
+    page = max(1, page)
+    first = (page - 1) * per_page
+    schedules = list(
+        _scoped(Schedule.objects.select_related("owner"), owner_ids).order_by("owner_id", "job_name", "key")[
+            first : first + per_page + 1
+        ]
+    )
+    has_next = len(schedules) > per_page
+    schedules = schedules[:per_page]
+    today = now.astimezone(UTC).date()
+    first_day = today - timedelta(days=HISTORY_DAYS - 1)
+    per_day = (
+        JobRun.objects.filter(
+            schedule_id__in=[schedule.pk for schedule in schedules],
+            slot__gte=datetime.combine(first_day, datetime.min.time(), tzinfo=UTC),
+            slot__lte=now,
+        )
+        .annotate(day=TruncDate("slot", tzinfo=UTC))
+        .values("schedule_id", "day")
+        .annotate(
+            succeeded=Count("id", filter=Q(status=JobRun.Status.SUCCEEDED)),
+            failed=Count("id", filter=Q(status__in=FAILED)),
+            total=Count("id"),
+            average_duration=Avg("duration", filter=Q(status__in=DECIDED)),
+        )
+        .order_by()
+    )
+    by_key: dict[tuple[int, date], DayRuns] = {}
+    for row in per_day:
+        by_key[(row["schedule_id"], row["day"])] = DayRuns(
+            day=row["day"],
+            succeeded=row["succeeded"],
+            failed=row["failed"],
+            other=row["total"] - row["succeeded"] - row["failed"],
+            average_duration=row["average_duration"],
+        )
+    days = [first_day + timedelta(days=offset) for offset in range(HISTORY_DAYS)]
+    rows = [
+        ScheduleHealth(
+            schedule=schedule,
+            days=[by_key.get((schedule.pk, day)) or DayRuns(day=day) for day in days],
+        )
+        for schedule in schedules
+    ]
+    return HealthPage(rows=rows, page=page, has_next=has_next)
+
+
+# --- The next 24 hours -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpcomingRun:
+    at: datetime
+    schedule: Schedule
+
+
+def upcoming_runs(
+    now: datetime,
+    owner_ids: set[int] | None,
+    *,
+    horizon: timedelta = timedelta(hours=24),
+    limit: int = 200,
+    per_schedule: int = 24,
+) -> tuple[list[UpcomingRun], bool]:
+    """The first ``limit`` fire times between now and ``now + horizon``, soonest first.
+
+    One query for the schedules due soonest (the dispatcher's own ``next_run_at`` index), then the trigger
+    maths in Python. Returns the runs and whether more fire in the horizon than are shown.
+    """
+    end = now + horizon
+    schedules = _scoped(
+        Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__lt=end), owner_ids
+    ).select_related("owner")
+    found: list[UpcomingRun] = []
+    truncated = False
+    for schedule in schedules.order_by("next_run_at")[: limit + 1]:
+        slots = [schedule.next_run_at, *triggers.upcoming(schedule, per_schedule, schedule.next_run_at)]
+        in_horizon = [slot for slot in slots if slot < end]
+        truncated = truncated or len(in_horizon) > per_schedule
+        found += [UpcomingRun(at=slot, schedule=schedule) for slot in in_horizon[:per_schedule]]
+    found.sort(key=lambda item: item.at)
+    return found[:limit], truncated or len(found) > limit
+
+
+# --- Failing now ----------------------------------------------------------------------------------------
+
+
+def failing_schedules(owner_ids: set[int] | None, *, limit: int = 50) -> list[Schedule]:
+    """Schedules whose latest run failed, timed out or was lost, most recent first."""
+    return list(
+        _scoped(Schedule.objects.filter(last_status__in=FAILED), owner_ids)
+        .select_related("owner")
+        .order_by("-last_run_at")[:limit]
+    )
+
+
+# --- Workers -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    cluster_id: str
+    host: str
+    status: str
+    workers: int
+    started_at: datetime | None
+    reported_at: datetime
+
+    @property
+    def alive(self) -> bool:
+        return self.status not in (Conf.STOPPED, Conf.STOPPING)
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    clusters: list[ClusterState]
+    queue_depth: int | None
+    broker: str
+    error: str = ""  # the broker could not be asked (Redis down)
+
+
+def worker_state() -> WorkerState:
+    """Each qcluster's published state (alive, workers) and the number of tasks waiting in the broker.
+
+    A cluster publishes its state every guard cycle with a few seconds' expiry, so a cluster that died
+    disappears from the list by itself.
+    """
+    broker = get_broker()
+    try:
+        stats = Stat.get_all(broker=broker)
+        queue_depth = broker.queue_size()
+    except RedisError as error:
+        return WorkerState(clusters=[], queue_depth=None, broker=type(broker).__name__, error=str(error))
+    clusters = [
+        ClusterState(
+            cluster_id=str(stat.cluster_id),
+            host=stat.host,
+            status=str(stat.status),
+            workers=len(stat.workers),
+            started_at=stat.tob,
+            reported_at=stat.timestamp,
+        )
+        for stat in stats
+    ]
+    return WorkerState(
+        clusters=sorted(clusters, key=lambda item: (item.host, item.cluster_id)),
+        queue_depth=queue_depth,
+        broker=type(broker).__name__,
+    )
+
+
+# --- Backups -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnerBackups:
+    owner: Owner
+    last_good_at: datetime | None
+    last_good_size: int | None
+    last_status: str | None
+    last_started_at: datetime | None
+
+    def age(self, now: datetime) -> timedelta | None:
+        return None if self.last_good_at is None else now - self.last_good_at
+
+    @property
+    def problem(self) -> str:
+        """Why this owner needs attention ("" when it does not)."""
+        if self.last_status == Backup.Status.FAILED:
+            return "last backup failed"
+        if self.last_good_at is None:
+            return "no good backup"
+        return ""
+
+
+def backup_overview(owner_ids: set[int] | None, *, limit: int = 200) -> tuple[list[OwnerBackups], bool]:
+    """Per active owner: the last good (verified) backup, its size, and the latest backup's status.
+
+    One query: correlated subqueries walk each owner's backups newest first on the (owner, started_at)
+    index. Owners with a problem come first, then the oldest good backups. Returns the rows and whether
+    more owners exist than shown.
+    """
+    newest = Backup.objects.filter(owner=OuterRef("pk")).order_by("-started_at")
+    good = newest.filter(status=Backup.Status.VERIFIED)
+    owners = list(
+        _scoped(Owner.objects.filter(is_active=True), owner_ids, lookup="pk")
+        .annotate(
+            last_good_at=Subquery(good.values("started_at")[:1]),
+            last_good_size=Subquery(good.values("size")[:1]),
+            last_status=Subquery(newest.values("status")[:1]),
+            last_started_at=Subquery(newest.values("started_at")[:1]),
+        )
+        .annotate(
+            needs_attention=Case(
+                When(Q(last_status=Backup.Status.FAILED) | Q(last_good_at__isnull=True), then=Value(0)),
+                default=Value(1),
+            )
+        )
+        .order_by("needs_attention", F("last_good_at").asc(nulls_first=True), "id")[: limit + 1]
+    )
+    rows = [
+        OwnerBackups(
+            owner=owner,
+            last_good_at=owner.last_good_at,
+            last_good_size=owner.last_good_size,
+            last_status=owner.last_status,
+            last_started_at=owner.last_started_at,
+        )
+        for owner in owners[:limit]
+    ]
+    return rows, len(owners) > limit

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import path
+
+from ops import views
+
+app_name = "ops"
+
+urlpatterns = [
+    path("dashboard/", admin.site.admin_view(views.dashboard), name="dashboard"),
+    path("cron-preview/", admin.site.admin_view(views.cron_preview), name="cron_preview"),
+]

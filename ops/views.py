@@ -1,0 +1,113 @@
+"""The operations dashboard and the cron preview endpoint; both are wrapped in ``admin_view`` (staff only)."""
+
+from datetime import datetime, timedelta, tzinfo
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from jobs import cron
+from ops import dashboard as data
+from ops.missed import find_missed_runs
+from ops.svg import TimelineMark, duration_line, format_duration, outcome_bars, timeline
+from tenants.scoping import visible_owner_ids
+
+PREVIEW_FIRE_TIMES = 5
+UPCOMING_LISTED = 50
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Runs, upcoming fire times, failing and missed runs, workers and backups of the viewer's owners."""
+    now = timezone.now()
+    owner_ids = visible_owner_ids(request.user)
+    health = data.schedule_health(now, owner_ids, page=_page_number(request))
+    upcoming, more_upcoming = data.upcoming_runs(now, owner_ids)
+    backups, more_owners = data.backup_overview(owner_ids)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations dashboard",
+        "now": now,
+        "health_page": health,
+        "health_rows": [_health_row(row) for row in health.rows],
+        "history_days": data.HISTORY_DAYS,
+        "timeline": timeline(
+            [TimelineMark(item.at, f"{item.at:%H:%M} UTC · {item.schedule}") for item in upcoming],
+            start=now,
+            end=now + timedelta(hours=24),
+            label=f"{len(upcoming)} runs in the next 24 hours",
+        ),
+        "upcoming": upcoming[:UPCOMING_LISTED],
+        "more_upcoming": more_upcoming or len(upcoming) > UPCOMING_LISTED,
+        "failing": data.failing_schedules(owner_ids),
+        "missed": [
+            {"item": item, "late_by": format_duration(item.late_by(now))}
+            for item in find_missed_runs(now, owner_ids=owner_ids, limit=50)
+        ],
+        "workers": data.worker_state(),
+        "backups": [
+            {"row": row, "age": format_duration(row.age(now)) if row.last_good_at else ""} for row in backups
+        ],
+        "more_owners": more_owners,
+    }
+    return TemplateResponse(request, "admin/ops/dashboard.html", context)
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def _health_row(row: data.ScheduleHealth) -> dict:
+    name = str(row.schedule)
+    return {
+        "schedule": row.schedule,
+        "rate_7": _percent(row.success_rate(7)),
+        "rate_30": _percent(row.success_rate(30)),
+        "duration_7": format_duration(row.average_duration(7)),
+        "duration_30": format_duration(row.average_duration(30)),
+        "failing_7": (row.success_rate(7) or 1) < 1,
+        "outcomes_30": outcome_bars(row.days, label=f"Runs per day of {name}, last 30 days"),
+        "outcomes_7": outcome_bars(row.days[-7:], label=f"Runs per day of {name}, last 7 days", bar_width=8),
+        "durations_30": duration_line(row.days, label=f"Average duration per day of {name}"),
+    }
+
+
+def cron_preview(request: HttpRequest) -> JsonResponse:
+    """``?expression=…&timezone=…`` → the expression in words and its next fire times, or the error.
+
+    Answers 200 with ``{"valid": true, "description", "next": [{"utc", "local"}]}``, or 400 with
+    ``{"valid": false, "error"}`` naming what is wrong (the field and why, or the unknown time zone).
+    """
+    expression = request.GET.get("expression", "").strip()
+    zone_name = request.GET.get("timezone", "").strip() or "UTC"
+    if not expression:
+        return JsonResponse({"valid": False, "error": "Enter a cron expression."}, status=400)
+    try:
+        zone = cron.time_zone(zone_name)
+    except ValueError as unknown:
+        return JsonResponse({"valid": False, "error": str(unknown)}, status=400)
+    try:
+        description = cron.describe(expression)
+        fire_times = cron.next_fire_times(expression, timezone.now(), PREVIEW_FIRE_TIMES, zone)
+    except cron.InvalidCronExpression as invalid:
+        return JsonResponse({"valid": False, "error": str(invalid)}, status=400)
+    return JsonResponse(
+        {
+            "valid": True,
+            "description": description,
+            "timezone": zone_name,
+            "next": [_fire_time(moment, zone) for moment in fire_times],
+        }
+    )
+
+
+def _fire_time(moment: datetime, zone: tzinfo) -> dict:
+    local = moment.astimezone(zone)
+    return {"utc": moment.isoformat(), "local": f"{local:%a %Y-%m-%d %H:%M} {local.tzname()}"}

@@ -1,0 +1,94 @@
+"""Browser fixtures: Debian's chromium driven by Playwright against pytest-django's live server.
+
+Nothing is downloaded: the browser is /usr/bin/chromium (`make browser` installs it from Debian). Every
+request the page makes to anything but the live server is refused and recorded, so a test can assert that a
+page renders without the network. Screenshots go to test-artifacts/ (gitignored).
+"""
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+PASSWORD = "pw-for-tests-only"  # the builders' password
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls a test makes between browser steps
+# are still plain synchronous code, which Django would otherwise refuse next to a running loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Browsing:
+    """One browser tab on the live server, the requests it tried to send elsewhere, and its screenshots."""
+
+    def __init__(self, page, base_url: str, test_name: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.test_name = re.sub(r"[^\w.-]+", "_", test_name)
+        self.external_requests: list[str] = []
+        self.console_errors: list[str] = []
+
+    def open(self, path: str):
+        response = self.page.goto(self.base_url + path)
+        return response
+
+    def log_in(self, username: str, password: str = PASSWORD) -> None:
+        self.open("/admin/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
+        self.page.click("input[type=submit]")
+        self.page.wait_for_url(re.compile(r".*/admin/$"))
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{self.test_name}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def browsing(browser, live_server, request) -> Iterator[Browsing]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    tab = Browsing(context.new_page(), live_server.url, request.node.name)
+
+    def only_the_live_server(route) -> None:
+        if route.request.url.startswith(live_server.url) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            tab.external_requests.append(route.request.url)
+            route.abort()
+
+    def console(message) -> None:
+        if message.type == "error":
+            tab.console_errors.append(message.text)
+
+    context.route("**/*", only_the_live_server)
+    tab.page.on("console", console)
+    yield tab
+    context.close()
