@@ -509,3 +509,23 @@ def test_six_field_fire_times_around_each_transition_follow_the_rules_literally(
     start, end = instant - timedelta(minutes=70), instant + timedelta(minutes=70)
     expected = literal_fire_times(expression, zone_name, start, end, timedelta(seconds=1))
     assert computed_fire_times(expression, zone_name, start, end) == expected
+
+
+@pytest.mark.parametrize("expression", ["30 1 * * *", "15 2 * * *", "*/15 * * * *", "0 */2 * * *"])
+@pytest.mark.parametrize("transition", list(TRANSITIONS_2026))
+def test_from_any_moment_near_a_transition_the_next_fire_time_is_the_first_literal_one(
+    transition, expression
+):
+    zone_name, instant = TRANSITIONS_2026[transition]
+    fires = literal_fire_times(
+        expression,
+        zone_name,
+        instant - timedelta(hours=5),
+        instant + timedelta(hours=30),
+        timedelta(minutes=1),
+    )
+    # A moment every 7 min 13.5 s (so also mid-second), through the gap or both copies of the repeated hour.
+    moments = [instant + timedelta(seconds=433.5 * n) for n in range(-33, 34)]
+    assert [next_fire_after(expression, moment, zone_name) for moment in moments] == [
+        min(fire for fire in fires if fire > moment) for moment in moments
+    ]
