@@ -1,0 +1,24 @@
+"""Jobs the worker end-to-end tests schedule; imported by the qcluster processes those tests start."""
+
+import time
+from pathlib import Path
+
+from jobs.registry import JobContext, job
+
+
+@job("e2e.tick")
+def tick(ctx: JobContext, log: str) -> None:
+    """Append this run's id to a file: one line per execution, so a doubled execution shows."""
+    with Path(log).open("a") as handle:
+        handle.write(f"{ctx.run_id}\n")
+
+
+@job("e2e.slow")
+def slow(ctx: JobContext, seconds: float, first_attempt_only: bool = False) -> dict:
+    """Take ``seconds`` (on every attempt, or only on the first), heartbeating along the way."""
+    if first_attempt_only and ctx.attempt > 1:
+        return {"slept": 0}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {"slept": seconds}
