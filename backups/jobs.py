@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups import services
-from jobs.models import JobRun
+from jobs.models import JobRun, Schedule
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.registry import JobContext, job
 from jobs.retries import policy_for
@@ -44,9 +44,10 @@ def skip_run(
 
     The dispatcher already skips a slot whose schedule has a run in flight; this covers the races it
     cannot see (a manual run, ``backup now --wait``, two dispatchers): the database's one-running-backup
-    rule decided, and the run says so. A scheduled run (or a recheck of one) under ``skip_and_retry`` gets
-    a follow-up run after the schedule's retry delay (one hour), unless the next regular slot comes first.
-    Returns that follow-up run, if any.
+    rule decided, and the run says so. The runner's own finish is conditional on ``running``, so it
+    leaves the skipped status alone when the job returns. A scheduled run (or a recheck of one) under
+    ``skip_and_retry`` gets a follow-up run after the schedule's retry delay (one hour), unless the next
+    regular slot comes first. Returns that follow-up run, if any.
     """
     now = now or timezone.now()
     run = JobRun.objects.select_related("schedule").get(pk=ctx.run_id)
@@ -61,6 +62,8 @@ def skip_run(
             result=outcome.summary(),
         )
         schedule = run.schedule
+        if schedule is not None:
+            Schedule.objects.filter(pk=schedule.pk).update(last_status=JobRun.Status.SKIPPED)
         if schedule is None or run.trigger not in (JobRun.Trigger.SCHEDULED, JobRun.Trigger.RETRY):
             return None
         policy = policy_for(schedule, run.job_name)

@@ -136,3 +136,32 @@ def test_twenty_concurrent_triggers_make_one_backup_and_nineteen_skipped_runs(ow
     assert Backup.objects.get(owner=owner).status == Backup.Status.VERIFIED
     assert JobRun.objects.filter(pk__in=[run.pk for run in runs], status=JobRun.Status.SKIPPED).count() == 19
     assert JobRun.objects.filter(trigger=JobRun.Trigger.RETRY, attempt=2).count() == 19
+
+
+def test_through_the_real_runner_a_losing_run_ends_skipped_not_succeeded(owner):
+    from jobs.runner import run_queued
+
+    run = make_run(owner, status=JobRun.Status.QUEUED)
+    far_next_slot(owner)
+    claim_backup(owner_id=owner.pk)
+
+    run_queued(run.pk, worker="test-worker")
+
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.SKIPPED
+    assert run.result["skipped"] is True
+    assert run.schedule.runs.filter(attempt=2, trigger=JobRun.Trigger.RETRY).exists()
+
+
+def test_through_the_real_runner_a_winning_run_succeeds_with_the_summary(owner):
+    from jobs.runner import run_queued
+
+    run = make_run(owner, status=JobRun.Status.QUEUED)
+
+    run_queued(run.pk, worker="test-worker")
+
+    run.refresh_from_db()
+    backup = Backup.objects.get(owner=owner)
+    assert run.status == JobRun.Status.SUCCEEDED
+    assert run.result["backup_id"] == backup.pk
+    assert run.result["size"] == backup.size
