@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -254,6 +255,7 @@ def reap_abandoned_backups(
         reaped.append(backup.pk)
         if backup.storage_key:
             try:
+                discard_partial_uploads(backup.storage_key, storage=storage)
                 delete_object(backup.storage_key, storage=storage)
                 backup.mark_partial_object_deleted(now=now)
             except BackupError as error:
@@ -263,6 +265,36 @@ def reap_abandoned_backups(
                 )
         logger.warning("abandoned backup reaped", extra={"backup_id": backup.pk, "owner_id": backup.owner_id})
     return reaped
+
+
+def discard_partial_uploads(storage_key: str, *, storage=None) -> int:
+    """Abort the unfinished uploads of one key (an open multipart upload, or a ``.partial`` file).
+
+    A process killed mid-upload leaves them behind; they are invisible under the key but take space. Only
+    the given key's leftovers are touched, never another backup's upload in progress.
+    """
+    from backups.storage import backup_storage, is_s3, list_partial_objects
+
+    storage = backup_storage(storage)
+    directory, _, name = storage_key.rpartition("/")
+    if is_s3(storage):
+        full_key = f"{storage.location}/{storage_key}" if storage.location else storage_key
+        leftovers = [partial for partial in list_partial_objects(storage) if partial.key == full_key]
+        client = storage.connection.meta.client
+        for partial in leftovers:
+            client.abort_multipart_upload(
+                Bucket=storage.bucket_name, Key=partial.key, UploadId=partial.upload_id
+            )
+        return len(leftovers)
+    leftovers = [
+        partial
+        for partial in list_partial_objects(storage)
+        if partial.key.rpartition("/")[0] == directory
+        and partial.key.rpartition("/")[2].startswith(f".{name}.")
+    ]
+    for partial in leftovers:
+        Path(storage.path(partial.key)).unlink(missing_ok=True)
+    return len(leftovers)
 
 
 def _fail(backup: Backup, message: str) -> None:

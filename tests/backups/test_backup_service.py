@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backups.models import Backup, BackupStateError
 from backups.retention import apply_retention
-from backups.services import claim_backup, reap_abandoned_backups, take_backup
+from backups.services import claim_backup, discard_partial_uploads, reap_abandoned_backups, take_backup
 from jobs.models import JobRun
 from tenants import owner_settings
 from tests.backups.builders import make_backup, make_run, use_file_storage
@@ -154,3 +154,13 @@ class TestAbandonedBackups:
         with pytest.raises(BackupStateError):
             backup.mark_succeeded(size=1, sha256="0" * 64, engine="x", codec="none", format="raw")
         assert Backup.objects.get(pk=backup.pk).status == Backup.Status.FAILED
+
+
+def test_discarding_leftovers_aborts_only_that_keys_open_s3_upload(moto_s3):
+    for key in ("backups/owner-1/dead", "backups/owner-2/alive"):
+        moto_s3.client.create_multipart_upload(Bucket=moto_s3.bucket, Key=key)
+
+    discarded = discard_partial_uploads("owner-1/dead", storage=moto_s3.storage)
+
+    assert discarded == 1
+    assert [upload["Key"] for upload in moto_s3.open_uploads()] == ["backups/owner-2/alive"]

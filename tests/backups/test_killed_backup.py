@@ -108,6 +108,15 @@ def test_once_the_dead_run_is_lost_the_backup_is_marked_failed(owner, killed_mid
 
 
 @pytest.mark.django_db(transaction=True)
+def test_reaping_a_killed_backup_removes_its_unfinished_upload(owner, killed_mid_upload, storage_dir):
+    JobRun.objects.filter(pk=killed_mid_upload.pk).update(status=JobRun.Status.LOST)
+
+    reap_abandoned_backups()
+
+    assert list(storage_dir.rglob("*.partial")) == []
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_owners_next_backup_goes_ahead_after_a_killed_one(owner, killed_mid_upload, settings):
     JobRun.objects.filter(pk=killed_mid_upload.pk).update(status=JobRun.Status.LOST)
 
