@@ -1,0 +1,249 @@
+"""Schedules and runs in the admin, per owner: triggers in words, next fire times, run now, pause, resume."""
+
+from zoneinfo import ZoneInfo
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from jobs import services
+from jobs.forms import ScheduleForm
+from jobs.models import JobRun, JobSwitch, Schedule
+from jobs.registry import registered_jobs
+from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
+from tenants.scoping import OwnerScopedAdminMixin
+
+UPCOMING_COUNT = 5
+
+
+def local_time(moment, zone_name: str) -> str:
+    if moment is None:
+        return "—"
+    return timezone.localtime(moment, ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+class JobNameFilter(admin.SimpleListFilter):
+    """Registered job names, from the registry rather than a DISTINCT over the table."""
+
+    title = "job"
+    parameter_name = "job"
+
+    def lookups(self, request, model_admin):
+        return [(definition.name, definition.name) for definition in registered_jobs()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(job_name=self.value()) if self.value() else queryset
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
+    form = ScheduleForm
+    list_display = (
+        "__str__",
+        "job_name",
+        "owner",
+        "trigger",
+        "next_run_local",
+        "last_status",
+        "enabled",
+        "paused",
+    )
+    list_filter = ("enabled", JobNameFilter, ("owner", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("owner",)
+    search_fields = ("job_name", "key", "label")
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ("run_selected_now", "pause_selected", "resume_selected")
+    readonly_fields = (
+        "trigger",
+        "upcoming_fire_times",
+        "next_run_local",
+        "paused_at",
+        "last_run_at",
+        "last_status",
+    )
+    fieldsets = (
+        (None, {"fields": ("job_name", "owner", "key", "label", "kwargs", "enabled", "paused_at")}),
+        (
+            "When",
+            {
+                "fields": (
+                    "trigger_kind",
+                    "cron_expression",
+                    "interval_seconds",
+                    "interval_anchor",
+                    "run_at",
+                    "timezone",
+                    "trigger",
+                    "upcoming_fire_times",
+                    "next_run_local",
+                )
+            },
+        ),
+        (
+            "Policies",
+            {
+                "fields": (
+                    "overlap_policy",
+                    "overlap_retry_delay_seconds",
+                    "misfire_policy",
+                    "misfire_grace_seconds",
+                    "catch_up_limit",
+                    "max_attempts",
+                    "retry_backoff_seconds",
+                    "timeout_seconds",
+                    "run_on_start",
+                    "startup_delay_seconds",
+                )
+            },
+        ),
+        ("Last run", {"fields": ("last_run_at", "last_status")}),
+    )
+
+    @admin.display(description="trigger")
+    def trigger(self, schedule: Schedule) -> str:
+        try:
+            return describe_trigger(schedule)
+        except (InvalidTrigger, ValueError) as invalid:
+            return f"Invalid: {invalid}"
+
+    @admin.display(description="next run (schedule's time zone)", ordering="next_run_at")
+    def next_run_local(self, schedule: Schedule) -> str:
+        if schedule.is_paused:
+            return "paused"
+        return local_time(schedule.next_run_at, schedule.timezone)
+
+    @admin.display(description=f"next {UPCOMING_COUNT} fire times")
+    def upcoming_fire_times(self, schedule: Schedule) -> str:
+        if schedule.pk is None:
+            return "—"
+        try:
+            times = upcoming(schedule, UPCOMING_COUNT, timezone.now())
+        except (InvalidTrigger, ValueError) as invalid:
+            return f"Invalid: {invalid}"
+        if not times:
+            return "none (no slot left)"
+        return format_html(
+            "<ol>{}</ol>",
+            format_html_join("", "<li>{}</li>", ((local_time(t, schedule.timezone),) for t in times)),
+        )
+
+    @admin.display(description="paused", boolean=True)
+    def paused(self, schedule: Schedule) -> bool:
+        return schedule.is_paused
+
+    def get_urls(self):
+        run_now = path(
+            "<path:object_id>/run-now/",
+            self.admin_site.admin_view(self.run_now_view),
+            name="jobs_schedule_run_now",
+        )
+        return [run_now, *super().get_urls()]
+
+    def run_now_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        schedule = self.get_object(request, object_id)
+        if request.method != "POST" or not self.has_change_permission(request, schedule):
+            raise PermissionDenied
+        run = services.run_now(job_name=schedule.job_name, schedule=schedule, now=timezone.now())
+        self.message_user(request, f"Run {run.pk} of {schedule.job_name} requested.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:jobs_schedule_change", args=[schedule.pk]))
+
+    @admin.action(description="Run now", permissions=["change"])
+    def run_selected_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        now = timezone.now()
+        for schedule in queryset:
+            services.run_now(job_name=schedule.job_name, schedule=schedule, now=now)
+        self.message_user(request, f"Requested {len(queryset)} runs.", messages.SUCCESS)
+
+    @admin.action(description="Pause", permissions=["change"])
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        now = timezone.now()
+        for schedule in queryset:
+            services.pause(schedule=schedule, now=now)
+        self.message_user(request, f"Paused {len(queryset)} schedules.", messages.SUCCESS)
+
+    @admin.action(description="Resume", permissions=["change"])
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        now = timezone.now()
+        for schedule in queryset:
+            services.resume(schedule=schedule, now=now)
+        self.message_user(request, f"Resumed {len(queryset)} schedules.", messages.SUCCESS)
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return JobRun.Status.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+@admin.register(JobRun)
+class JobRunAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "job_name",
+        "owner",
+        "slot",
+        "status",
+        "attempt",
+        "trigger",
+        "started_at",
+        "duration",
+    )
+    list_filter = (
+        StatusFilter,
+        JobNameFilter,
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        ("slot", admin.DateFieldListFilter),
+    )
+    list_select_related = ("owner",)
+    show_full_result_count = False
+    list_per_page = 50
+    ordering = ("-slot",)
+    readonly_fields = ("formatted_traceback",)
+    exclude = ("traceback",)
+
+    @admin.display(description="traceback")
+    def formatted_traceback(self, run: JobRun) -> str:
+        return format_html("<pre>{}</pre>", run.traceback) if run.traceback else "—"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: JobRun | None = None) -> list[str]:
+        return [field.name for field in JobRun._meta.fields if field.name != "traceback"] + [
+            "formatted_traceback"
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are made by the dispatcher and "Run now", never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
+        return False  # history is read-only
+
+
+@admin.register(JobSwitch)
+class JobSwitchAdmin(admin.ModelAdmin):
+    """Switching a job off affects every owner, so only superusers see this page."""
+
+    list_display = ("job_name", "enabled", "reason", "updated_at")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.has_module_permission(request)

@@ -1,0 +1,54 @@
+"""The schedule form: job names from the registry, trigger fields checked by ``validate_trigger``."""
+
+from django import forms
+
+from jobs.models import Schedule
+from jobs.registry import registered_jobs
+
+
+class ScheduleForm(forms.ModelForm):
+    """Editing a schedule; trigger errors appear on the field they concern (``Schedule.clean``)."""
+
+    job_name = forms.ChoiceField(label="Job")
+
+    class Meta:
+        model = Schedule
+        fields = [
+            "job_name",
+            "owner",
+            "key",
+            "label",
+            "kwargs",
+            "trigger_kind",
+            "cron_expression",
+            "interval_seconds",
+            "interval_anchor",
+            "run_at",
+            "timezone",
+            "enabled",
+            "overlap_policy",
+            "overlap_retry_delay_seconds",
+            "misfire_policy",
+            "misfire_grace_seconds",
+            "catch_up_limit",
+            "max_attempts",
+            "retry_backoff_seconds",
+            "timeout_seconds",
+            "run_on_start",
+            "startup_delay_seconds",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(definition.name, definition.name) for definition in registered_jobs()]
+        current = self.instance.job_name
+        if current and current not in dict(choices):
+            # Keep a row whose job vanished editable (and visibly so) instead of silently changing it.
+            choices.append((current, f"{current} (not registered)"))
+        self.fields["job_name"].choices = choices
+
+    def clean_kwargs(self) -> dict:
+        kwargs = self.cleaned_data["kwargs"]
+        if not isinstance(kwargs, dict):
+            raise forms.ValidationError('Keyword arguments are a JSON object, e.g. {"full": true}.')
+        return kwargs

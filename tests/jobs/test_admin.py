@@ -1,0 +1,126 @@
+"""The jobs admin: triggers in words, next fire times, run now, actions, validation, tenant isolation."""
+
+import pytest
+from django.urls import reverse
+
+from jobs.models import JobRun, Schedule
+from tests.jobs.builders import T0, make_run, make_schedule
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def schedule(owner):
+    return make_schedule(owner_id=owner.pk, cron_expression="0 21 * * *", timezone="Europe/London")
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def outsider_client(client, outsider):
+    client.force_login(outsider)
+    return client
+
+
+def change_url(schedule: Schedule) -> str:
+    return reverse("admin:jobs_schedule_change", args=[schedule.pk])
+
+
+def test_the_schedule_list_shows_the_trigger_in_words(member_client, schedule):
+    page = member_client.get(reverse("admin:jobs_schedule_changelist")).content.decode()
+    assert "At 21:00" in page
+    assert "tests.record" in page
+
+
+def test_the_change_page_lists_the_next_five_fire_times_in_the_schedules_zone(member_client, schedule):
+    page = member_client.get(change_url(schedule)).content.decode()
+    assert page.count(":00:00 GMT</li>") + page.count(":00:00 BST</li>") == 5
+    assert "Run now" in page
+
+
+def test_an_invalid_cron_expression_is_reported_on_its_field(member_client, schedule, owner):
+    response = member_client.post(
+        reverse("admin:jobs_schedule_add"),
+        {
+            "job_name": "tests.record",
+            "owner": owner.pk,
+            "key": "broken",
+            "kwargs": "{}",
+            "trigger_kind": "cron",
+            "cron_expression": "61 * * * *",
+            "timezone": "UTC",
+            "enabled": "on",
+            "overlap_policy": "skip",
+            "overlap_retry_delay_seconds": 3600,
+            "misfire_policy": "run_once",
+            "misfire_grace_seconds": 300,
+            "catch_up_limit": 10,
+            "max_attempts": 1,
+            "retry_backoff_seconds": 30,
+        },
+    )
+    assert response.status_code == 200
+    assert "Invalid cron expression" in str(response.context["adminform"].form.errors["cron_expression"])
+    assert not Schedule.objects.filter(key="broken").exists()
+
+
+def test_run_now_creates_a_manual_run_of_the_schedule(member_client, schedule):
+    response = member_client.post(reverse("admin:jobs_schedule_run_now", args=[schedule.pk]))
+    assert response.status_code == 302
+    run = JobRun.objects.get(schedule=schedule)
+    assert run.trigger == "manual"
+
+
+def test_the_pause_action_pauses_the_selected_schedules(member_client, schedule):
+    member_client.post(
+        reverse("admin:jobs_schedule_changelist"),
+        {"action": "pause_selected", "_selected_action": [schedule.pk]},
+    )
+    schedule.refresh_from_db()
+    assert schedule.is_paused
+
+
+def test_the_run_page_shows_the_traceback_read_only(member_client, schedule):
+    run = make_run(schedule, status=JobRun.Status.FAILED, slot=T0, traceback="Traceback: boom <here>")
+    page = member_client.get(reverse("admin:jobs_jobrun_change", args=[run.pk])).content.decode()
+    assert "Traceback: boom &lt;here&gt;" in page
+    assert 'name="_save"' not in page
+
+
+def test_every_jobs_page_says_when_jobs_are_switched_off(member_client, schedule, settings):
+    settings.JOBS_ENABLED = False
+    for url in (
+        reverse("admin:jobs_schedule_changelist"),
+        change_url(schedule),
+        reverse("admin:jobs_jobrun_changelist"),
+        reverse("admin:app_list", args=["jobs"]),
+    ):
+        assert "JOBS_ENABLED is false" in member_client.get(url).content.decode(), url
+
+
+def test_the_outsider_does_not_see_another_owners_schedules(outsider_client, schedule):
+    page = outsider_client.get(reverse("admin:jobs_schedule_changelist")).content.decode()
+    assert change_url(schedule) not in page
+
+
+def test_the_outsider_gets_404_for_another_owners_schedule(outsider_client, schedule):
+    assert outsider_client.get(change_url(schedule)).status_code == 404
+
+
+def test_the_outsider_cannot_run_another_owners_schedule(outsider_client, schedule):
+    response = outsider_client.post(reverse("admin:jobs_schedule_run_now", args=[schedule.pk]))
+    assert response.status_code == 404
+    assert not JobRun.objects.exists()
+
+
+def test_the_outsider_gets_404_for_another_owners_run(outsider_client, schedule):
+    run = make_run(schedule, status=JobRun.Status.SUCCEEDED)
+    assert outsider_client.get(reverse("admin:jobs_jobrun_change", args=[run.pk])).status_code == 404
+
+
+def test_job_switches_are_for_superusers_only(member_client):
+    assert member_client.get(reverse("admin:jobs_jobswitch_changelist")).status_code == 403
