@@ -147,3 +147,12 @@ def test_a_hand_edited_managed_schedule_is_put_back_in_line_with_the_settings(ow
     sync_backup_schedule(owner)
 
     assert managed_schedule(owner.pk).cron_expression == "0 21 * * *"
+
+
+def test_a_deactivated_owners_backup_schedule_is_disabled(owner, committed):
+    sync_backup_schedule(owner)
+    owner.is_active = False
+
+    committed(owner.save)
+
+    assert not managed_schedule(owner.pk).enabled
