@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import storages
+from django.db import connection
 from django.utils import timezone
 
 from backups.models import Backup, BackupStateError
@@ -164,3 +165,12 @@ def test_discarding_leftovers_aborts_only_that_keys_open_s3_upload(moto_s3):
 
     assert discarded == 1
     assert [upload["Key"] for upload in moto_s3.open_uploads()] == ["backups/owner-2/alive"]
+
+
+def test_the_global_owners_backup_is_the_full_database_verified(db):
+    outcome = take_backup(owner_id=0)
+
+    backup = outcome.backup
+    assert backup.scope == Backup.Scope.DATABASE
+    assert backup.status == Backup.Status.VERIFIED
+    assert backup.engine == ("postgres" if connection.vendor == "postgresql" else "sqlite")
