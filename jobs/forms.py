@@ -4,12 +4,14 @@ from django import forms
 
 from jobs.models import Schedule
 from jobs.registry import registered_jobs
+from ops.forms import CronExpressionInput, TimezoneField
 
 
 class ScheduleForm(forms.ModelForm):
     """Editing a schedule; trigger errors appear on the field they concern (``Schedule.clean``)."""
 
     job_name = forms.ChoiceField(label="Job")
+    timezone = TimezoneField()
 
     class Meta:
         model = Schedule
@@ -37,6 +39,8 @@ class ScheduleForm(forms.ModelForm):
             "run_on_start",
             "startup_delay_seconds",
         ]
+        # The cron expression in words and its next fire times while typing (ops:cron_preview).
+        widgets = {"cron_expression": CronExpressionInput()}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

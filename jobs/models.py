@@ -287,6 +287,11 @@ class JobRun(models.Model):
                 name="jobrun_in_flight_idx",
                 condition=Q(status__in=["queued", "running"]),
             ),
+            # The admin's run list, newest first, filtered by status, job or owner (staff always see
+            # their owners only): each filter walks its own index in list order, even on page 500.
+            models.Index(fields=["status", "-slot", "-id"], name="jobrun_status_slot_idx"),
+            models.Index(fields=["job_name", "-slot", "-id"], name="jobrun_job_slot_idx"),
+            models.Index(fields=["owner", "-slot", "-id"], name="jobrun_owner_slot_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,8 +2,9 @@
 
 What the stock admin does and what replaces it here:
 
-- ``list_filter`` on a text column lists its values with SELECT DISTINCT over the whole table:
-  ``RegisteredJobFilter`` lists the job registry instead, ``VisibleOwnerFilter`` the viewer's owners.
+- ``list_filter`` on a column lists its values with SELECT DISTINCT over the whole table: the job filter
+  lists the job registry instead (``jobs.admin.JobNameFilter``), ``VisibleOwnerFilter`` the viewer's
+  owners from the small owners table.
 - ``date_hierarchy`` lists years, months and days with DISTINCT over truncated dates:
   ``DateDrillDownFilter`` drills down year → month → day from the first and last row (two index reads)
   and filters with a half-open range the index answers.
@@ -80,19 +81,6 @@ class ScaledChangeListMixin:
     paginator = CappedCountPaginator
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
-
-
-class RegisteredJobFilter(admin.SimpleListFilter):
-    """Filter by job name, offering the registered jobs (no query) instead of DISTINCT over the table."""
-
-    title = "job"
-    parameter_name = "job_name"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(definition.name, definition.name) for definition in registered_jobs()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(job_name=self.value()) if self.value() else queryset
 
 
 class VisibleOwnerFilter(admin.SimpleListFilter):

@@ -3,11 +3,11 @@
 from django.contrib import admin
 from django.urls import path
 
+from jobs.admin import JobNameFilter
 from jobs.models import JobRun
 from ops.admin_scale import (
     DateDrillDownFilter,
     IndexedRunSearchMixin,
-    RegisteredJobFilter,
     ScaledChangeListMixin,
     VisibleOwnerFilter,
 )
@@ -20,7 +20,7 @@ site = admin.AdminSite(name="scale_test")
 class RunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdminMixin, admin.ModelAdmin):
     list_display = ["id", "job_name", "owner", "status", "slot"]
     list_select_related = ["owner"]
-    list_filter = ["status", RegisteredJobFilter, VisibleOwnerFilter, ("slot", DateDrillDownFilter)]
+    list_filter = ["status", JobNameFilter, VisibleOwnerFilter, ("slot", DateDrillDownFilter)]
     ordering = ["-slot"]
     list_per_page = 2
 

@@ -64,9 +64,7 @@ def test_an_unfiltered_big_table_is_estimated_by_the_planner(runs, monkeypatch):
 
 def test_no_page_query_counts_the_whole_table_or_lists_distinct_values(member_client, runs):
     with CaptureQueriesContext(connection) as queries:
-        response = member_client.get(
-            RUNS, {"status__exact": "succeeded", "job_name": "ops.missed_runs", "p": 2}
-        )
+        response = member_client.get(RUNS, {"status__exact": "succeeded", "job": "ops.missed_runs", "p": 2})
 
     assert response.status_code == 200
     statements = [query["sql"].upper() for query in queries]
@@ -77,7 +75,7 @@ def test_no_page_query_counts_the_whole_table_or_lists_distinct_values(member_cl
 def test_the_job_filter_offers_the_registered_jobs_and_filters_by_name(member_client, runs, owner):
     other = make_run(make_schedule(owner, job_name="tests.other"), slot=DAY)
 
-    response = member_client.get(RUNS, {"job_name": "ops.missed_runs"})
+    response = member_client.get(RUNS, {"job": "ops.missed_runs"})
 
     job_filter = next(spec for spec in response.context["cl"].filter_specs if spec.title == "job")
     assert "ops.missed_runs" in [choice["display"] for choice in job_filter.choices(response.context["cl"])]

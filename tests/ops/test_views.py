@@ -1,0 +1,126 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.builders import make_owner, make_superuser
+from tests.ops.builders import make_run, make_schedule
+
+DASHBOARD = "/admin/ops/dashboard/"
+PREVIEW = "/admin/ops/cron-preview/"
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+def test_the_admin_index_links_to_the_dashboard(member_client):
+    response = member_client.get("/admin/")
+
+    assert reverse("ops:dashboard") in response.content.decode()
+
+
+def test_the_dashboard_is_for_staff_only(client, db):
+    response = client.get(DASHBOARD)
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_the_dashboard_renders_inside_the_admin_with_inline_svg_charts(member_client, owner):
+    schedule = make_schedule(owner, job_name="reports.nightly")
+    make_run(schedule, slot=timezone.now() - timedelta(hours=1))
+
+    response = member_client.get(DASHBOARD)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "reports.nightly" in page
+    assert "<svg" in page
+    assert 'id="site-name"' in page  # the admin's header: it extends admin/base_site.html
+
+
+def test_the_dashboard_loads_nothing_from_another_host(member_client, owner):
+    make_schedule(owner)
+
+    page = member_client.get(DASHBOARD).content.decode()
+
+    references = re.findall(r'(?:src|href|action)="([^"]*)"', page)
+    assert references
+    assert [ref for ref in references if not ref.startswith(("/", "?", "#"))] == []
+
+
+def test_the_outsider_sees_none_of_the_owners_schedules_or_missed_runs(client, outsider, owner):
+    make_schedule(owner, job_name="acme.secret", next_run_at=timezone.now() - timedelta(hours=1))
+    client.force_login(outsider)
+
+    page = client.get(DASHBOARD).content.decode()
+
+    assert "acme.secret" not in page
+    assert "Acme" not in page
+
+
+def test_a_missed_run_is_flagged_on_the_dashboard(member_client, owner):
+    make_schedule(owner, job_name="reports.nightly", next_run_at=timezone.now() - timedelta(hours=1))
+
+    page = member_client.get(DASHBOARD).content.decode()
+
+    assert "ops-missed" in page
+
+
+def test_the_dashboard_asks_the_same_number_of_queries_for_more_data(
+    client, django_assert_max_num_queries, db
+):
+    client.force_login(make_superuser())
+    client.get(DASHBOARD)  # the session and user, loaded once
+    for _ in range(3):
+        owner = make_owner()
+        schedule = make_schedule(owner, next_run_at=timezone.now() + timedelta(hours=1))
+        make_run(schedule, slot=timezone.now() - timedelta(hours=2))
+    with CaptureQueriesContext(connection) as few:
+        client.get(DASHBOARD)
+    for _ in range(10):
+        owner = make_owner()
+        schedule = make_schedule(owner, next_run_at=timezone.now() + timedelta(hours=1))
+        make_run(schedule, slot=timezone.now() - timedelta(hours=2))
+
+    with django_assert_max_num_queries(len(few)):
+        client.get(DASHBOARD)
+
+
+def test_the_cron_preview_describes_an_expression_and_its_next_fire_times(member_client):
+    response = member_client.get(PREVIEW, {"expression": "30 21 * * *", "timezone": "Europe/London"})
+
+    answer = response.json()
+    assert response.status_code == 200
+    assert answer["valid"] is True
+    assert "21:30" in answer["description"]
+    assert len(answer["next"]) == 5
+    assert all(" 21:30 " in time["local"] for time in answer["next"])
+
+
+def test_the_cron_preview_names_what_is_wrong(member_client):
+    response = member_client.get(PREVIEW, {"expression": "61 * * * *"})
+
+    assert response.status_code == 400
+    assert response.json()["valid"] is False
+    assert "minute" in response.json()["error"]
+
+
+def test_the_cron_preview_refuses_an_unknown_time_zone(member_client):
+    response = member_client.get(PREVIEW, {"expression": "0 * * * *", "timezone": "Mars/Olympus"})
+
+    assert response.status_code == 400
+    assert "Mars/Olympus" in response.json()["error"]
+
+
+def test_the_cron_preview_is_for_staff_only(client, db):
+    response = client.get(PREVIEW, {"expression": "0 * * * *"})
+
+    assert response.status_code == 302
