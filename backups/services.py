@@ -224,18 +224,22 @@ def artifact_of(backup: Backup):
 def reap_abandoned_backups(
     *, owner_id: int | None = None, storage=None, now: datetime | None = None
 ) -> list[int]:
-    """Mark failed the backups left ``running`` by a process that died, and delete their partial objects.
+    """Mark failed the backups left unfinished by a process that died, and delete their (partial) objects.
 
-    A running backup is abandoned when its JobRun has finished without it (lost, failed, timed out, ...),
-    when that run's heartbeat is older than JOBS_LOST_AFTER_SECONDS, or, for a backup started without a
-    run (``backup now --wait``), when it started longer ago than JOBS_MAX_TIMEOUT. Returns the reaped ids.
+    A backup left ``running`` (or stored but never verified, ``succeeded``) is abandoned when its JobRun
+    has finished without it (lost, failed, timed out, ...), when that run's heartbeat is older than
+    JOBS_LOST_AFTER_SECONDS, or, for a backup started without a run (``backup now --wait``), when it
+    started longer ago than JOBS_MAX_TIMEOUT. Returns the reaped ids.
     """
     from backups.pipeline import delete_object
     from jobs.models import JobRun
 
     now = now or timezone.now()
     stale_heartbeat = now - timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS)
-    abandoned = Backup.objects.filter(status=Backup.Status.RUNNING).filter(
+    # A "succeeded" row is a stored but unverified backup; one whose process died before verifying is
+    # as unusable as a half-written one (only verified backups count), and its object would never be pruned.
+    unfinished = [Backup.Status.RUNNING, Backup.Status.SUCCEEDED]
+    abandoned = Backup.objects.filter(status__in=unfinished).filter(
         Q(job_run__status__in=JobRun.FINISHED)
         | Q(job_run__status=JobRun.Status.RUNNING, job_run__heartbeat_at__lt=stale_heartbeat)
         | Q(job_run__isnull=True, started_at__lt=now - timedelta(seconds=settings.JOBS_MAX_TIMEOUT))
@@ -249,7 +253,7 @@ def reap_abandoned_backups(
         if run is not None and run.status == JobRun.Status.RUNNING:
             reason = f"its run #{run.pk} stopped sending heartbeats"
         try:
-            backup.mark_failed(f"abandoned: {reason} before the backup finished", now=now)
+            backup.mark_failed(f"abandoned: {reason} before the backup was verified", now=now)
         except BackupStateError:
             continue  # it finished (or was reaped elsewhere) in the meantime
         reaped.append(backup.pk)

@@ -98,6 +98,18 @@ class TestAbandonedBackups:
         assert backup.status == Backup.Status.FAILED
         assert f"run #{run.pk} ended as lost" in backup.error
 
+    def test_a_stored_but_unverified_backup_whose_run_was_lost_is_marked_failed_and_its_object_deleted(
+        self, owner
+    ):
+        run = make_run(owner, status=JobRun.Status.LOST)
+        backup = make_backup(owner, status=Backup.Status.SUCCEEDED, job_run=run)
+
+        reap_abandoned_backups()
+
+        backup.refresh_from_db()
+        assert backup.status == Backup.Status.FAILED
+        assert not storages["backups"].exists(backup.storage_key)
+
     def test_a_backup_whose_run_stopped_beating_is_marked_failed(self, owner, settings):
         run = make_run(owner)
         JobRun.objects.filter(pk=run.pk).update(
