@@ -6,6 +6,7 @@ schedules failing now, and one annotated query for the backups. ``owner_ids`` is
 ``tenants.scoping.visible_owner_ids`` (``None``: every owner).
 """
 
+import heapq
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -140,22 +141,34 @@ def upcoming_runs(
 ) -> tuple[list[UpcomingRun], bool]:
     """The first ``limit`` fire times between now and ``now + horizon``, soonest first.
 
-    One query for the schedules due soonest (the dispatcher's own ``next_run_at`` index), then the trigger
-    maths in Python. Returns the runs and whether more fire in the horizon than are shown.
+    One query for the ``limit`` schedules due soonest (the dispatcher's own ``next_run_at`` index), then
+    a merge that computes a schedule's following slot only when its current one is taken: at most
+    ``limit`` trigger computations. A schedule contributes at most ``per_schedule`` fire times, so one
+    that fires every minute cannot hide the rest of the day. Returns the runs and whether more fire in
+    the horizon than are shown.
     """
     end = now + horizon
-    schedules = _scoped(
-        Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__lt=end), owner_ids
-    ).select_related("owner")
+    schedules = list(
+        _scoped(Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__lt=end), owner_ids)
+        .select_related("owner")
+        .order_by("next_run_at")[:limit]
+    )
+    # (fire time, position, slots taken so far); the position breaks ties and finds the schedule.
+    pending = [(schedule.next_run_at, position, 0) for position, schedule in enumerate(schedules)]
+    heapq.heapify(pending)
     found: list[UpcomingRun] = []
-    truncated = False
-    for schedule in schedules.order_by("next_run_at")[: limit + 1]:
-        slots = [schedule.next_run_at, *triggers.upcoming(schedule, per_schedule, schedule.next_run_at)]
-        in_horizon = [slot for slot in slots if slot < end]
-        truncated = truncated or len(in_horizon) > per_schedule
-        found += [UpcomingRun(at=slot, schedule=schedule) for slot in in_horizon[:per_schedule]]
-    found.sort(key=lambda item: item.at)
-    return found[:limit], truncated or len(found) > limit
+    capped = False
+    while pending and len(found) < limit:
+        at, position, taken = heapq.heappop(pending)
+        schedule = schedules[position]
+        found.append(UpcomingRun(at=at, schedule=schedule))
+        following = triggers.next_fire_after(schedule, at)
+        if following is not None and following < end:
+            if taken + 1 < per_schedule:
+                heapq.heappush(pending, (following, position, taken + 1))
+            else:
+                capped = True
+    return found, capped or bool(pending)
 
 
 # --- Failing now ----------------------------------------------------------------------------------------

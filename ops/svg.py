@@ -1,15 +1,16 @@
 """Small charts drawn on the server as inline SVG: no script, no CDN, nothing fetched by the browser.
 
-Every function returns a ``SafeString`` whose variable parts went through ``format_html``, so a job name or
-a label can never inject markup.
+The markup is built from numbers and fixed colours; every piece of text (labels, tooltips) goes through
+``escape()``, so a job name or a label can never inject markup. Plain string building rather than nested
+``format_html`` calls: a dashboard page draws thousands of shapes and this keeps it a few milliseconds.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 SUCCESS = "#2e7d32"
 FAILURE = "#c62828"
@@ -33,22 +34,15 @@ class DayRuns:
         return self.succeeded + self.failed + self.other
 
 
-def _concat(parts: Sequence[SafeString]) -> SafeString:
-    return format_html_join("", "{}", ((part,) for part in parts))
-
-
-def _svg(width: int, height: int, label: str, body: SafeString) -> SafeString:
-    return format_html(
-        '<svg xmlns="http://www.w3.org/2000/svg" class="ops-chart" width="{}" height="{}" '
-        'viewBox="0 0 {} {}" role="img" aria-label="{}"><title>{}</title>{}</svg>',
-        width,
-        height,
-        width,
-        height,
-        label,
-        label,
-        body,
+def _svg(width: int, height: int, label: str, shapes: list[str]) -> SafeString:
+    """Wrap shapes in an accessible SVG; ``shapes`` hold numbers, fixed colours and escaped text only."""
+    text = escape(label)
+    markup = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="ops-chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{text}"><title>{text}</title>'
+        f"{''.join(shapes)}</svg>"
     )
+    return mark_safe(markup)  # noqa: S308 - every text part above was escaped
 
 
 def outcome_bars(days: Sequence[DayRuns], *, label: str, bar_width: int = 5, height: int = 24) -> SafeString:
@@ -59,24 +53,18 @@ def outcome_bars(days: Sequence[DayRuns], *, label: str, bar_width: int = 5, hei
     gap = 1
     width = max(1, len(days) * (bar_width + gap))
     busiest = max((day.total for day in days), default=0) or 1
-    parts = []
+    shapes = []
     for index, day in enumerate(days):
         x = index * (bar_width + gap)
-        tooltip = f"{day.day:%Y-%m-%d}: {day.succeeded} succeeded, {day.failed} failed" + (
-            f", {day.other} other" if day.other else ""
-        )
         if day.total == 0:
-            parts.append(
-                format_html(
-                    '<rect x="{}" y="{}" width="{}" height="1" fill="{}"><title>{}: no runs</title></rect>',
-                    x,
-                    height - 1,
-                    bar_width,
-                    EMPTY,
-                    f"{day.day:%Y-%m-%d}",
-                )
+            shapes.append(
+                f'<rect x="{x}" y="{height - 1}" width="{bar_width}" height="1" fill="{EMPTY}">'
+                f"<title>{day.day:%Y-%m-%d}: no runs</title></rect>"
             )
             continue
+        tooltip = f"{day.day:%Y-%m-%d}: {day.succeeded} succeeded, {day.failed} failed"
+        if day.other:
+            tooltip += f", {day.other} other"
         y = height
         segments = []
         for count, colour in ((day.succeeded, SUCCESS), (day.failed, FAILURE), (day.other, OTHER)):
@@ -84,13 +72,9 @@ def outcome_bars(days: Sequence[DayRuns], *, label: str, bar_width: int = 5, hei
                 continue
             segment = max(1, round(count / busiest * height))
             y -= segment
-            segments.append(
-                format_html(
-                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>', x, y, bar_width, segment, colour
-                )
-            )
-        parts.append(format_html("<g><title>{}</title>{}</g>", tooltip, _concat(segments)))
-    return _svg(width, height, label, _concat(parts))
+            segments.append(f'<rect x="{x}" y="{y}" width="{bar_width}" height="{segment}" fill="{colour}"/>')
+        shapes.append(f"<g><title>{escape(tooltip)}</title>{''.join(segments)}</g>")
+    return _svg(width, height, label, shapes)
 
 
 def duration_line(days: Sequence[DayRuns], *, label: str, step: int = 6, height: int = 24) -> SafeString:
@@ -102,27 +86,27 @@ def duration_line(days: Sequence[DayRuns], *, label: str, step: int = 6, height:
             width,
             height,
             label,
-            format_html('<rect x="0" y="{}" width="{}" height="1" fill="{}"/>', height - 1, width, EMPTY),
+            [f'<rect x="0" y="{height - 1}" width="{width}" height="1" fill="{EMPTY}"/>'],
         )
-    runs_of_points: list[list[str]] = [[]]
+    stretches: list[list[tuple[float, float]]] = [[]]
     for index, day in enumerate(days):
         if day.average_duration is None:
-            runs_of_points.append([])
+            stretches.append([])
             continue
         x = index * step + step / 2
         y = height - 1 - (day.average_duration / slowest) * (height - 2)
-        runs_of_points[-1].append(f"{x:.1f},{y:.1f}")
-    lines = format_html_join(
-        "",
-        '<polyline points="{}" fill="none" stroke="{}" stroke-width="1.5"/>',
-        ((" ".join(points), LINE) for points in runs_of_points if len(points) > 1),
-    )
-    dots = format_html_join(
-        "",
-        '<circle cx="{}" cy="{}" r="1.5" fill="{}"/>',
-        ((*point.split(","), LINE) for points in runs_of_points if len(points) == 1 for point in points),
-    )
-    return _svg(width, height, f"{label} (slowest day: {format_duration(slowest)})", _concat([lines, dots]))
+        stretches[-1].append((x, y))
+    shapes = []
+    for points in stretches:
+        if len(points) > 1:
+            coordinates = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            shapes.append(
+                f'<polyline points="{coordinates}" fill="none" stroke="{LINE}" stroke-width="1.5"/>'
+            )
+        elif points:
+            x, y = points[0]
+            shapes.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.5" fill="{LINE}"/>')
+    return _svg(width, height, f"{label} (slowest day: {format_duration(slowest)})", shapes)
 
 
 @dataclass(frozen=True)
@@ -146,40 +130,22 @@ def timeline(
     def x_of(moment: datetime) -> float:
         return round((moment - start).total_seconds() / span * (width - 2) + 1, 1)
 
-    ticks = []
-    first_hour = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    hour = first_hour
+    shapes = [f'<line x1="0" y1="{height - 1}" x2="{width}" y2="{height - 1}" stroke="{OTHER}"/>']
+    hour = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     while hour < end:
-        ticks.append(
-            format_html(
-                '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>',
-                x_of(hour),
-                height - 6,
-                x_of(hour),
-                height,
-                OTHER,
-            )
-        )
+        x = x_of(hour)
+        shapes.append(f'<line x1="{x}" y1="{height - 6}" x2="{x}" y2="{height}" stroke="{OTHER}"/>')
         if hour.hour % 6 == 0:
-            ticks.append(
-                format_html(
-                    '<text x="{}" y="{}" font-size="8" fill="{}">{}</text>',
-                    x_of(hour) + 1,
-                    height - 7,
-                    OTHER,
-                    f"{hour:%H:%M}",
-                )
+            shapes.append(
+                f'<text x="{x + 1}" y="{height - 7}" font-size="8" fill="{OTHER}">{hour:%H:%M}</text>'
             )
         hour += timedelta(hours=1)
-    axis = format_html(
-        '<line x1="0" y1="{}" x2="{}" y2="{}" stroke="{}"/>', height - 1, width, height - 1, OTHER
-    )
-    dots = format_html_join(
-        "",
-        '<circle cx="{}" cy="{}" r="3" fill="{}" fill-opacity="0.6"><title>{}</title></circle>',
-        ((x_of(mark.at), height / 2, LINE, mark.label) for mark in marks),
-    )
-    return _svg(width, height, label, _concat([axis, *ticks, dots]))
+    for mark in marks:
+        shapes.append(
+            f'<circle cx="{x_of(max(mark.at, start))}" cy="{height / 2}" r="3" fill="{LINE}" '
+            f'fill-opacity="0.6"><title>{escape(mark.label)}</title></circle>'
+        )
+    return _svg(width, height, label, shapes)
 
 
 def format_duration(value: timedelta | None) -> str:
