@@ -27,11 +27,14 @@ def check_owner(owner: Owner, *, now: datetime, chunk_size: int = ITEM_CHUNK_SIZ
     each alert joins at most one digest (a conditional claim), and each digest is e-mailed at most once.
     """
     checked_at = now.astimezone(owner.zone)  # also fails early for an owner with a broken time zone
-    resolved = resolve_recovered(owner, now=now)
-    opened = open_alerts(owner, now=now, chunk_size=chunk_size)
-    counts = {"alerts_opened": opened, "alerts_resolved": resolved, "digests": 0}
-    if owner_settings.get(owner.pk, LOW_STOCK_EMAIL_ENABLED.key):
-        counts["digests"] = record_digest(owner, now=now, checked_at=checked_at)
+    e_mail = owner_settings.get(owner.pk, LOW_STOCK_EMAIL_ENABLED.key)
+    # One transaction: the alerts and the digest announcing them commit together (the outbox rule),
+    # and one commit per owner instead of one per statement.
+    with transaction.atomic():
+        resolved = resolve_recovered(owner, now=now)
+        opened = open_alerts(owner, now=now, chunk_size=chunk_size)
+        digests = record_digest(owner, now=now, checked_at=checked_at) if e_mail else 0
+    counts = {"alerts_opened": opened, "alerts_resolved": resolved, "digests": digests}
     sent = outbox.send_pending(owner, now=now)
     counts.update(emails_sent=sent.sent, emails_failed=sent.failed, emails_skipped=sent.skipped)
     return counts
@@ -80,43 +83,43 @@ def open_alerts(owner: Owner, *, now: datetime, chunk_size: int = ITEM_CHUNK_SIZ
 def record_digest(owner: Owner, *, now: datetime, checked_at: datetime) -> int:
     """Record one digest notification claiming every open, unannounced alert; returns 1 or 0.
 
-    The digest's key is its first alert's id. Two checks racing for the same alerts compute the same key,
-    so the unique constraint lets one insert it; the claim UPDATE skips alerts another digest took.
+    Call it inside the transaction that opened the alerts. The digest's key is its first alert's id: two
+    checks racing for the same alerts compute the same key, so the unique constraint lets one insert it,
+    and the claim UPDATE skips alerts another digest took.
     """
     unannounced = LowStockAlert.objects.filter(
         owner=owner, status=LowStockAlert.Status.OPEN, notification__isnull=True
     )
-    with transaction.atomic():
-        first_id = unannounced.aggregate(first=Min("pk"))["first"]
-        if first_id is None:
-            return 0
-        try:
-            with transaction.atomic():
-                digest = Notification.objects.create(
-                    owner=owner,
-                    kind=Notification.Kind.LOW_STOCK_DIGEST,
-                    dedup_key=f"low_stock:{first_id}",
-                    created_at=now,
-                )
-        except IntegrityError:
-            return 0  # a concurrent check recorded this digest
-        claimed = unannounced.update(notification=digest)
-        if not claimed:
-            digest.delete()  # the racing check claimed the alerts first
-            return 0
-        listed = (
-            LowStockAlert.objects.filter(notification=digest)
-            .order_by("item__sku")
-            .values_list("item__sku", "item__name", "quantity", "reorder_level")[:DIGEST_ITEMS_LISTED]
-        )
-        digest.payload = {
-            "count": claimed,
-            "more": max(claimed - DIGEST_ITEMS_LISTED, 0),
-            "checked_at": checked_at.strftime("%Y-%m-%d %H:%M %Z"),
-            "items": [
-                {"sku": sku, "name": name, "quantity": quantity, "reorder_level": level}
-                for sku, name, quantity, level in listed
-            ],
-        }
-        digest.save(update_fields=["payload"])
+    first_id = unannounced.aggregate(first=Min("pk"))["first"]
+    if first_id is None:
+        return 0
+    try:
+        with transaction.atomic():
+            digest = Notification.objects.create(
+                owner=owner,
+                kind=Notification.Kind.LOW_STOCK_DIGEST,
+                dedup_key=f"low_stock:{first_id}",
+                created_at=now,
+            )
+    except IntegrityError:
+        return 0  # a concurrent check recorded this digest
+    claimed = unannounced.update(notification=digest)
+    if not claimed:
+        digest.delete()  # the racing check claimed the alerts first
+        return 0
+    listed = (
+        LowStockAlert.objects.filter(notification=digest)
+        .order_by("item__sku")
+        .values_list("item__sku", "item__name", "quantity", "reorder_level")[:DIGEST_ITEMS_LISTED]
+    )
+    digest.payload = {
+        "count": claimed,
+        "more": max(claimed - DIGEST_ITEMS_LISTED, 0),
+        "checked_at": checked_at.strftime("%Y-%m-%d %H:%M %Z"),
+        "items": [
+            {"sku": sku, "name": name, "quantity": quantity, "reorder_level": level}
+            for sku, name, quantity, level in listed
+        ],
+    }
+    digest.save(update_fields=["payload"])
     return 1

@@ -128,3 +128,12 @@ def test_member_list_page_shows_their_rows(client, member, rows, model):
 
     assert response.status_code == 200
     assert f"/{rows[model].pk}/change/" in response.text
+
+
+def test_outsiders_subscription_filters_do_not_name_another_owners_plan(client, outsider, rows):
+    client.force_login(outsider)
+
+    response = client.get(reverse("admin:billing_subscription_changelist"))
+
+    assert response.status_code == 200
+    assert "acme-secret-plan" not in response.text
