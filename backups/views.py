@@ -11,6 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
+from backups.engines import POSTGRES, SQLITE, TENANT_EXPORT
 from backups.models import Backup
 from backups.storage import is_s3
 from tenants.scoping import scope_queryset
@@ -20,8 +21,10 @@ _SALT = "backups.download"
 
 
 def download_filename(backup: Backup) -> str:
-    extension = {"zstd": ".zst", "gzip": ".gz"}.get(backup.codec, "")
-    return f"{backup.storage_key.rsplit('/', 1)[-1]}.{backup.format or 'backup'}{extension}"
+    """``<owner>-<time>-backup-<id>.dump.zst``: the ending says which tools open it (pg_restore, zstd)."""
+    kind = {POSTGRES: ".dump", SQLITE: ".sqlite3", TENANT_EXPORT: ".jsonl"}.get(backup.engine, "")
+    compressed = {"zstd": ".zst", "gzip": ".gz"}.get(backup.codec, "")
+    return f"owner-{backup.owner_id}-{backup.storage_key.rsplit('/', 1)[-1]}{kind}{compressed}"
 
 
 def download_url(backup: Backup, user) -> str:

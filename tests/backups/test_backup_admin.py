@@ -219,3 +219,13 @@ def test_backups_cannot_be_added_by_hand(client, member):
     client.force_login(member)
 
     assert client.get(admin_url("add")).status_code == 403
+
+
+def test_the_downloaded_file_is_named_for_the_tools_that_open_it(client, member, owner):
+    made = take_backup(owner_id=owner.pk).backup
+    client.force_login(member)
+
+    response = client.get(client.get(admin_url("download", made.pk))["Location"])
+
+    assert f'filename="owner-{owner.pk}-' in response["Content-Disposition"]
+    assert response["Content-Disposition"].endswith('.jsonl.zst"')
