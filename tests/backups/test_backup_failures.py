@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from backups.errors import BackupError, DumpFailed, StorageUnavailable
-from backups.jobs import run_backup
 from backups.models import Backup
 from backups.services import take_backup
-from tests.backups.builders import context_for, make_run
+from tests.backups.builders import make_run
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 
@@ -34,7 +33,10 @@ def test_a_missing_bucket_fails_the_backup_with_one_plain_line(owner, moto_s3):
     assert "\n" not in str(raised.value)
 
 
-def test_a_run_whose_bucket_is_missing_raises_so_the_run_is_recorded_failed(owner, moto_s3, settings):
+def test_a_run_whose_bucket_is_missing_is_recorded_failed_with_one_line(owner, moto_s3, settings):
+    from jobs.models import JobRun
+    from jobs.runner import run_queued
+
     settings.STORAGES = {
         **settings.STORAGES,
         "backups": {
@@ -49,10 +51,14 @@ def test_a_run_whose_bucket_is_missing_raises_so_the_run_is_recorded_failed(owne
             },
         },
     }
+    run = make_run(owner, status=JobRun.Status.QUEUED)
 
-    with pytest.raises(StorageUnavailable):
-        run_backup(context_for(make_run(owner)))
+    run_queued(run.pk, worker="test-worker")
 
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.FAILED
+    assert run.error.startswith("StorageUnavailable: ") and "bucket does not exist" in run.error
+    assert "moto-secret-key-not-real" not in run.error + run.traceback
     assert not Backup.objects.filter(
         owner=owner, status__in=[Backup.Status.SUCCEEDED, Backup.Status.VERIFIED]
     ).exists()
