@@ -2,6 +2,7 @@
 
 import threading
 from collections import Counter
+from dataclasses import asdict
 from datetime import date, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from billing.checks import check_owner as check_billing
 from billing.models import Invoice, Subscription
 from inventory.low_stock import check_owner as check_stock
 from inventory.models import LowStockAlert
+from notifications import outbox
 from notifications.models import Notification
 from notifications.sweep import sweep_owners
 from tests.builders import make_owner
@@ -103,3 +105,30 @@ def test_concurrent_billing_runs_transition_and_notify_once(owners, now):
     assert len(mail.outbox) == 7 * OWNERS
     assert len({message.extra_headers["X-Notification-Key"] for message in mail.outbox}) == 7 * OWNERS
     assert Notification.objects.exclude(status="sent").count() == 0
+
+
+def test_concurrent_senders_hand_each_pending_notification_to_the_backend_once(owners, now):
+    owner = owners[0]
+    outbox.record(
+        owner.pk,
+        [
+            outbox.NewNotification(
+                kind=Notification.Kind.INVOICE_OVERDUE,
+                dedup_key=f"invoice:{number}:overdue",
+                payload={
+                    "number": f"INV-{number}",
+                    "amount": "1.00",
+                    "currency": "EUR",
+                    "due_date": "2026-03-01",
+                },
+            )
+            for number in range(300)
+        ],
+        now=now,
+    )
+
+    summaries = run_at_once(lambda each: asdict(outbox.send_pending(each, now=now, limit=1000)), [owner.pk])
+
+    assert total(summaries, "sent") == 300
+    assert len(mail.outbox) == 300
+    assert len({message.extra_headers["X-Notification-Key"] for message in mail.outbox}) == 300
