@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "tenants",
     "jobs",
     "backups",
+    "notifications",
+    "inventory",
+    "billing",
     "ops",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -223,6 +226,8 @@ OWNER_SETTING_NAMES = (
     "BACKUP_RETENTION_KEEP_DAILY",
     "BACKUP_RETENTION_KEEP_WEEKLY",
     "BACKUP_RETENTION_KEEP_MONTHLY",
+    "ALERTS_LOW_STOCK_EMAIL_ENABLED",
+    "BILLING_OVERDUE_REMINDER_DAYS",
 )
 for _name in OWNER_SETTING_NAMES:
     if _name in env.ENVIRON:
