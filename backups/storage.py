@@ -28,10 +28,12 @@ from backups.streaming import CHUNK_SIZE, Readable
 
 logger = logging.getLogger(__name__)
 
-# 8 MiB parts, at most 3 in flight (plus the one being filled): about 32 MiB of buffers whatever the size.
-# S3 allows 10,000 parts, so one object can reach ~78 GiB; larger databases raise PART_SIZE.
-PART_SIZE = 8 * 1024 * 1024
-UPLOAD_CONCURRENCY = 3
+# Parts of 5 MiB (S3's minimum), at most 2 uploading while the next one fills: ~15 MiB of buffers.
+# S3 allows 10,000 parts per object, so the part size doubles every 1,000 parts: memory stays at 15 MiB
+# up to ~5 GiB of compressed backup, and one object can still grow past 300 GiB.
+PART_SIZE = 5 * 1024 * 1024
+PARTS_PER_SIZE = 1000
+UPLOAD_CONCURRENCY = 2
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -102,25 +104,29 @@ class _S3Writer:
         params.setdefault("ContentType", "application/octet-stream")
         created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self.name, **params)
         self.upload_id = created["UploadId"]
-        self._pending: list[bytes] = []
-        self._pending_size = 0
         self._parts: list[Future] = []
+        self._buffer = bytearray(PART_SIZE)
+        self._filled = 0
         self._slots = threading.BoundedSemaphore(UPLOAD_CONCURRENCY)
         self._pool = ThreadPoolExecutor(UPLOAD_CONCURRENCY, thread_name_prefix="backup-upload")
 
-    def write(self, data: bytes) -> None:
-        self._pending.append(data)
-        self._pending_size += len(data)
-        if self._pending_size >= PART_SIZE:
-            body = b"".join(self._pending)
-            self._pending, self._pending_size = [], 0
-            for start in range(0, len(body) - PART_SIZE + 1, PART_SIZE):
-                self._send(body[start : start + PART_SIZE])
-            rest = body[len(body) - len(body) % PART_SIZE :]
-            if rest:
-                self._pending, self._pending_size = [rest], len(rest)
+    def _part_size(self) -> int:
+        return PART_SIZE * 2 ** (len(self._parts) // PARTS_PER_SIZE)
 
-    def _send(self, body: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            room = len(self._buffer) - self._filled
+            taken = view[:room]
+            self._buffer[self._filled : self._filled + len(taken)] = taken
+            self._filled += len(taken)
+            view = view[len(taken) :]
+            if self._filled == len(self._buffer):
+                # The full buffer goes to an upload thread as it is (no copy); the next part gets a new one.
+                self._send(self._buffer)
+                self._buffer, self._filled = bytearray(self._part_size()), 0
+
+    def _send(self, body: bytes | bytearray) -> None:
         # Blocks while UPLOAD_CONCURRENCY parts are in flight: that bound is what keeps memory flat.
         self._slots.acquire()
         for part in self._parts:
@@ -132,16 +138,16 @@ class _S3Writer:
         future.add_done_callback(lambda _future: self._slots.release())
         self._parts.append(future)
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: bytes | bytearray) -> dict[str, Any]:
         answer = self._client.upload_part(
             Bucket=self._bucket, Key=self.name, UploadId=self.upload_id, PartNumber=number, Body=body
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def commit(self) -> None:
-        if self._pending or not self._parts:
-            self._send(b"".join(self._pending))
-            self._pending, self._pending_size = [], 0
+        if self._filled or not self._parts:
+            self._send(self._buffer[: self._filled])
+            self._buffer, self._filled = bytearray(), 0
         parts = [part.result() for part in self._parts]
         self._pool.shutdown()
         self._client.complete_multipart_upload(

@@ -1,0 +1,439 @@
+"""Backup throughput: our streamed pg_dump → zstd → storage pipeline against plain pg_dump, in one run.
+
+    .venv/bin/python benchmarks/backup_throughput.py                 # ~1 GB database (generated once)
+    .venv/bin/python benchmarks/backup_throughput.py --size 200MB    # quicker
+    .venv/bin/python benchmarks/backup_throughput.py --size 1GB --regenerate
+
+It generates a PostgreSQL database of about --size in its own database (``bench_backup_<size>``, kept for
+later runs) with a realistic mix of text, numeric and JSON rows, then measures, each as its own process:
+
+    baseline   pg_dump -Fc to a local file (pg_dump's built-in gzip)
+    floor      pg_dump -Fc -Z0 to /dev/null (no compression, no storage: the fastest a dump can be)
+    ours → S3  create_backup() into a moto_server bucket over HTTP (moto keeps objects in its own memory)
+    ours → FS  create_backup() into a FileSystemStorage directory
+    restore    baseline pg_restore from the baseline file; ours: restore_backup() streamed from the FS object
+
+and prints time, ratio to the baseline and to the floor, output size, peak RSS of our process (measured
+inside the child with getrusage; pg_dump/pg_restore children listed separately) and temporary disk
+(bytes the process tree wrote to the block layer, from /proc/<pid>/io, minus the output file itself).
+Targets: ours ≥ 2.5x faster than the baseline, no larger, ≤ 1.5x the floor; RSS ≤ 100 MiB; no temp disk.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+SIZE_UNITS = {"KB": 1024, "MB": MIB, "GB": 1024 * MIB}
+TARGET_SPEEDUP, TARGET_FLOOR_RATIO, TARGET_RSS = 2.5, 1.5, 100 * MIB
+
+SENTENCE = re.compile(r"[A-Za-z][A-Za-z ,.;:'()-]{30,200}")
+
+
+def english_sentences() -> list[str]:
+    """Real English prose for text columns: the comments and docstrings of the installed Django.
+
+    Random words from a small vocabulary would compress unlike any real data; these lines have natural
+    word frequencies, so gzip and zstd are compared on text that behaves like customer notes.
+    """
+    import django
+
+    found = []
+    for path in sorted(Path(django.__file__).parent.rglob("*.py")):
+        for line in path.read_text(encoding="utf-8", errors="ignore").splitlines():
+            text = line.strip().lstrip("#").strip().strip('"')
+            if len(text.split()) >= 6 and SENTENCE.fullmatch(text):
+                found.append(text.replace("\\", " "))
+    return found
+
+
+def parse_size(text: str) -> int:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(KB|MB|GB)", text.strip().upper())
+    if not match:
+        raise argparse.ArgumentTypeError("size like 200MB or 1GB")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+# --- Database generation ---------------------------------------------------------------------------------
+
+
+def psql(server: dict, database: str, sql: str) -> str:
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        env=libpq_env(server, database),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"psql failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def libpq_env(server: dict, database: str) -> dict[str, str]:
+    env = {**os.environ, "PGHOST": server["host"], "PGPORT": str(server["port"]), "PGUSER": server["user"]}
+    env["PGDATABASE"] = database
+    if server["password"]:
+        env["PGPASSWORD"] = server["password"]
+    return env
+
+
+def database_size(server: dict, database: str) -> int:
+    return int(psql(server, database, "SELECT pg_database_size(current_database())"))
+
+
+def generate(server: dict, database: str, target: int) -> None:
+    """Fills ``database`` with orders, events and readings until it is about ``target`` bytes."""
+    sentences = english_sentences()
+    psql(server, database, "CREATE TABLE phrases (i int PRIMARY KEY, text text)")
+    rows = "".join(f"{number}\t{text}\n" for number, text in enumerate(sentences))
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\copy phrases FROM STDIN"],
+        env=libpq_env(server, database),
+        input=rows,
+        text=True,
+        check=True,
+    )
+    count = len(sentences)
+    psql(
+        server,
+        database,
+        """
+        CREATE TABLE customers (id bigserial PRIMARY KEY, name text, email text, country char(2),
+                                created_at timestamptz, credit numeric(12, 2));
+        CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint, placed_at timestamptz,
+                             status text, total numeric(12, 2), currency char(3), note text, items jsonb);
+        CREATE TABLE events (id bigserial PRIMARY KEY, occurred_at timestamptz, kind text,
+                             payload jsonb, message text);
+        CREATE TABLE readings (sensor_id int, taken_at timestamptz, value double precision,
+                               quality smallint);
+        """,
+    )
+    batch = 0
+    while database_size(server, database) < target:
+        start = batch * 100_000
+        psql(
+            server,
+            database,
+            f"""
+            INSERT INTO customers (name, email, country, created_at, credit)
+              SELECT 'Customer ' || g, 'user' || g || '@example.test',
+                     (ARRAY['DE','FR','US','GB','NL','JP'])[1 + g % 6],
+                     now() - (g % 1000) * interval '1 hour', round((random() * 5000)::numeric, 2)
+              FROM generate_series({start}, {start} + 9999) g;
+            INSERT INTO orders (customer_id, placed_at, status, total, currency, note, items)
+              SELECT g % 50000, now() - (g % 5000) * interval '7 minutes',
+                     (ARRAY['pending','paid','shipped','refunded'])[1 + g % 4],
+                     round((random() * 900)::numeric, 2), 'EUR',
+                     p.text || ' ref ' || substr(md5(random()::text), 1, 12),
+                     jsonb_build_array(
+                       jsonb_build_object('sku', 'SKU-' || (g % 977), 'qty', 1 + g % 5,
+                                          'price', round((random() * 90)::numeric, 2)),
+                       jsonb_build_object('sku', 'SKU-' || (g % 331), 'qty', 1 + g % 3,
+                                          'price', round((random() * 40)::numeric, 2)))
+              FROM generate_series({start}, {start} + 99999) g
+              JOIN phrases p ON p.i = (g::bigint * 7919) % {count};
+            INSERT INTO events (occurred_at, kind, payload, message)
+              SELECT now() - g * interval '1 second', (ARRAY['login','view','purchase','error'])[1 + g % 4],
+                     jsonb_build_object('user', g % 100000, 'ip', '10.' || g % 255 || '.' || g % 7 || '.1',
+                                        'session', md5(random()::text), 'latency_ms', (random() * 400)::int),
+                     p.text
+              FROM generate_series({start}, {start} + 99999) g
+              JOIN phrases p ON p.i = (g::bigint * 104729) % {count};
+            INSERT INTO readings
+              SELECT g % 2000, now() - g * interval '10 seconds', random() * 100, (g % 3)::smallint
+              FROM generate_series({start}, {start} + 99999) g;
+            """,
+        )
+        batch += 1
+    psql(
+        server,
+        database,
+        "CREATE INDEX ON orders (customer_id); CREATE INDEX ON events (occurred_at); "
+        "CREATE INDEX ON readings (sensor_id, taken_at);",
+    )
+    psql(server, database, "VACUUM ANALYZE")
+
+
+def ensure_database(server: dict, name: str, size: int, regenerate: bool) -> None:
+    exists = psql(server, "postgres", f"SELECT 1 FROM pg_database WHERE datname = '{name}'") == "1"
+    if exists and not regenerate:
+        print(f"using existing {name}: {human(database_size(server, name))}")
+        return
+    psql(server, "postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(server, "postgres", f'CREATE DATABASE "{name}"')
+    started = time.perf_counter()
+    generate(server, name, size)
+    print(f"generated {name}: {human(database_size(server, name))} in {time.perf_counter() - started:.0f} s")
+
+
+# --- Measuring processes ---------------------------------------------------------------------------------
+
+
+def write_bytes_of(pid: int) -> int:
+    with Path(f"/proc/{pid}/io").open() as io_file:
+        return next(int(line.split()[1]) for line in io_file if line.startswith("write_bytes:"))
+
+
+def current_rss() -> int:
+    with Path("/proc/self/status").open() as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def run_measured(argv: list[str], env: dict[str, str], stdout=subprocess.DEVNULL) -> dict:
+    """Runs ``argv``; returns seconds, peak RSS of the process tree and its block-layer writes."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    stderr = child.stderr.read().decode()
+    child.stderr.close()
+    if child.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({child.returncode}): {stderr[-2000:]}")
+    return {"seconds": seconds, "rss": usage.ru_maxrss * 1024, "stderr": stderr}
+
+
+def run_child(mode: str, env: dict[str, str], *args: str) -> dict:
+    """Runs this script in ``--child`` mode (our code in a fresh process) and returns its JSON report."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", mode, *args]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"child {mode} failed: {result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def child_main(mode: str, args: list[str]) -> None:
+    """Inside the measured process: set up Django, run one operation, report time, RSS and disk writes."""
+    import resource
+
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from django.core.files.storage import storages
+
+    from backups.pipeline import Artifact, create_backup, restore_backup
+    from backups.storage import is_s3
+
+    if is_s3(storages["backups"]):
+        storages["backups"].connection.meta.client  # noqa: B018 - load boto3's models before the baseline
+    idle_rss = current_rss()
+    writes_before = write_bytes_of(os.getpid())
+    started = time.perf_counter()
+    if mode == "backup":
+        (key,) = args
+        artifact = create_backup(owner_id=0, storage_key=key)
+        result = {"artifact": artifact.__dict__, "output": artifact.size}
+    else:
+        artifact_json, target = args
+        restore_backup(artifact=Artifact(**json.loads(artifact_json)), target_db_url=target)
+        result = {"output": 0}
+    seconds = time.perf_counter() - started
+    result.update(
+        seconds=seconds,
+        rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        idle_rss=idle_rss,
+        child_rss=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        written=write_bytes_of(os.getpid()) - writes_before,
+    )
+    print(json.dumps(result))
+
+
+def start_moto(work: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    endpoint = f"http://127.0.0.1:{port}"
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106 - moto accepts any key
+    ).create_bucket(Bucket="bench")
+    return moto, endpoint
+
+
+# --- Main ------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--size", type=parse_size, default=parse_size("1GB"), help="database size, e.g. 200MB"
+    )
+    parser.add_argument(
+        "--server", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL"
+    )
+    parser.add_argument("--regenerate", action="store_true", help="drop and generate the database again")
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="where dump files go (default: a temp dir)"
+    )
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child_main(options.child[0], options.child[1:])
+        return
+
+    match = re.fullmatch(r"postgres(?:ql)?://([^:@/]+)(?::([^@/]*))?@([^:/]+)(?::(\d+))?/?", options.server)
+    if not match:
+        raise SystemExit("--server must look like postgres://user[:password]@host[:port]")
+    server = {
+        "user": match.group(1),
+        "password": match.group(2) or "",
+        "host": match.group(3),
+        "port": int(match.group(4) or 5432),
+    }
+    name = f"bench_backup_{options.size // MIB}mb"
+    ensure_database(server, name, options.size, options.regenerate)
+    work = options.work_dir or Path(tempfile.mkdtemp(prefix="backup-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    credentials = f"{server['user']}:{server['password']}@" if server["password"] else f"{server['user']}@"
+    base_url = f"postgres://{credentials}{server['host']}:{server['port']}"
+    dump_env = libpq_env(server, name)
+    rows = []
+
+    print("measuring baseline: pg_dump -Fc to a file …", flush=True)
+    baseline_file = work / "baseline.dump"
+    baseline = run_measured(["pg_dump", "-Fc", "-f", str(baseline_file)], dump_env)
+    baseline.update(output=baseline_file.stat().st_size, temp=0, child_rss=0)
+    rows.append(("pg_dump -Fc → file (baseline)", baseline))
+
+    print("measuring floor: pg_dump -Fc -Z0 to /dev/null …", flush=True)
+    with Path(os.devnull).open("wb") as devnull:
+        floor = run_measured(["pg_dump", "-Fc", "-Z0"], dump_env, stdout=devnull)
+    floor.update(output=0, temp=0, child_rss=0)
+    rows.append(("pg_dump -Fc -Z0 → /dev/null (floor)", floor))
+
+    moto, endpoint = start_moto(work)
+    try:
+        django_env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATA_DIR": str(work / "data"),
+            "DATABASE_URL": f"{base_url}/{name}",
+            "LOG_LEVEL": "WARNING",
+        }
+        s3_env = {
+            **django_env,
+            "BACKUP_STORAGE_URL": f"s3://bench/backups?endpoint_url={endpoint}&region=us-east-1",
+            "BACKUP_S3_ACCESS_KEY_ID": "bench",
+            "BACKUP_S3_SECRET_ACCESS_KEY": "bench",
+        }
+        print("measuring ours → S3 (moto) …", flush=True)
+        ours_s3 = run_child("backup", s3_env, f"bench/{uuid.uuid4().hex}.dump.zst")
+        ours_s3["temp"] = ours_s3["written"]
+        rows.append(("ours pg_dump -Z0 | zstd → S3 (moto)", ours_s3))
+    finally:
+        moto.terminate()
+        moto.wait()
+
+    fs_env = {**django_env, "BACKUP_STORAGE_URL": f"file://{work / 'storage'}"}
+    print("measuring ours → file system …", flush=True)
+    ours_fs = run_child("backup", fs_env, f"bench/{uuid.uuid4().hex}.dump.zst")
+    ours_fs["temp"] = max(0, ours_fs["written"] - ours_fs["output"])
+    rows.append(("ours pg_dump -Z0 | zstd → file system", ours_fs))
+
+    restore_flags = ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
+    base_target, our_target = f"{name}_restore_base", f"{name}_restore_ours"
+    for target in (base_target, our_target):
+        psql(server, "postgres", f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    for target in (base_target, our_target):
+        psql(server, "postgres", f'CREATE DATABASE "{target}"')
+    print("measuring restore baseline: pg_restore from the baseline file …", flush=True)
+    restore_base = run_measured(
+        ["pg_restore", *restore_flags, "-d", base_target, str(baseline_file)], dump_env
+    )
+    restore_base.update(output=0, temp=0, child_rss=0)
+    rows.append(("pg_restore ← baseline file", restore_base))
+    print("measuring our streamed restore ← file system …", flush=True)
+    ours_restore = run_child("restore", fs_env, json.dumps(ours_fs["artifact"]), f"{base_url}/{our_target}")
+    ours_restore["temp"] = ours_restore["written"]
+    rows.append(("ours storage | zstd -d | pg_restore", ours_restore))
+    for target in (base_target, our_target):
+        psql(server, "postgres", f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    if options.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+    report(name, server, rows, baseline, floor, ours_s3, ours_fs, ours_restore, restore_base)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def report(name, server, rows, baseline, floor, ours_s3, ours_fs, ours_restore, restore_base) -> None:
+    print()
+    print(f"database {name}: {human(database_size(server, name))}  (cores: {os.cpu_count()})")
+    header = (
+        f"{'run':40} {'time':>8} {'baseline/t':>10} {'t/floor':>8} {'output':>11} {'our peak RSS':>13} "
+        f"{'(idle)':>10} {'tool RSS':>10} {'temp disk':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, row in rows:
+        ours = label.startswith("ours")
+        print(
+            f"{label:40} {row['seconds']:7.2f}s {baseline['seconds'] / row['seconds']:9.2f}x "
+            f"{row['seconds'] / floor['seconds']:7.2f}x {human(row['output']) if row['output'] else '-':>11} "
+            f"{human(row['rss']) if ours else '-':>13} {human(row['idle_rss']) if ours else '-':>10} "
+            f"{human(row['child_rss'] if ours else row['rss']):>10} {human(row['temp']):>10}"
+        )
+    print()
+    print("our peak RSS: the whole Python process (Django, every app, boto3); (idle): the same process")
+    print("just before the operation, so peak minus idle is what streaming costs. tool: pg_dump/pg_restore.")
+    print(f"load average during the run: {' '.join(f'{value:.1f}' for value in os.getloadavg())}")
+    print()
+    for label, ours in (("S3", ours_s3), ("file system", ours_fs)):
+        speedup, vs_floor = baseline["seconds"] / ours["seconds"], ours["seconds"] / floor["seconds"]
+        print(
+            f"backup → {label}: {speedup:.2f}x faster than baseline (≥ {TARGET_SPEEDUP}: "
+            f"{verdict(speedup >= TARGET_SPEEDUP)}), {vs_floor:.2f}x the floor (≤ {TARGET_FLOOR_RATIO}: "
+            f"{verdict(vs_floor <= TARGET_FLOOR_RATIO)}), size {ours['output'] / baseline['output']:.2f}x "
+            f"baseline ({verdict(ours['output'] <= baseline['output'])}), peak RSS {human(ours['rss'])} "
+            f"(≤ 100 MiB: {verdict(ours['rss'] <= TARGET_RSS)}; streaming adds "
+            f"{human(ours['rss'] - ours['idle_rss'])}), temp disk {human(ours['temp'])}"
+        )
+    print(
+        f"restore: {restore_base['seconds'] / ours_restore['seconds']:.2f}x the speed of pg_restore from a "
+        f"local file, peak RSS {human(ours_restore['rss'])} (≤ 100 MiB: "
+        f"{verdict(ours_restore['rss'] <= TARGET_RSS)}; streaming adds "
+        f"{human(ours_restore['rss'] - ours_restore['idle_rss'])}), temp disk {human(ours_restore['temp'])}"
+    )
+
+
+if __name__ == "__main__":
+    main()
