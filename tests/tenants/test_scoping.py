@@ -9,8 +9,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_rows_are_scoped_through_the_owner_lookup(owner, other_owner, member):
-    mine = Schedule.objects.create(job_name="demo.job", owner=owner)
-    Schedule.objects.create(job_name="demo.job", owner=other_owner)
+    mine = Schedule.objects.create(job_name="demo.job", owner=owner, cron_expression="0 21 * * *")
+    Schedule.objects.create(job_name="demo.job", owner=other_owner, cron_expression="0 21 * * *")
     assert list(scope_queryset(Schedule.objects.all(), member, "owner")) == [mine]
 
 
