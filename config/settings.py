@@ -150,6 +150,7 @@ def _backup_storage(url: str) -> dict:
             "default_acl": None,
             "file_overwrite": False,
             "querystring_expire": 300,
+            "signature_version": "s3v4",
             "addressing_style": env.str("BACKUP_S3_ADDRESSING_STYLE", default="") or None,
             "object_parameters": {},
         }
