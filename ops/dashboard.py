@@ -77,10 +77,16 @@ def schedule_health(
     """
     page = max(1, page)
     first = (page - 1) * per_page
+    # The latest run of any kind (scheduled, manual, retry), read on the (schedule, slot) index.
+    latest = JobRun.objects.filter(schedule=OuterRef("pk")).order_by("-slot", "-id")
     schedules = list(
-        _scoped(Schedule.objects.select_related("owner"), owner_ids).order_by("owner_id", "job_name", "key")[
-            first : first + per_page + 1
-        ]
+        _scoped(Schedule.objects.select_related("owner"), owner_ids)
+        .annotate(
+            latest_run_id=Subquery(latest.values("id")[:1]),
+            latest_run_slot=Subquery(latest.values("slot")[:1]),
+            latest_run_status=Subquery(latest.values("status")[:1]),
+        )
+        .order_by("owner_id", "job_name", "key")[first : first + per_page + 1]
     )
     has_next = len(schedules) > per_page
     schedules = schedules[:per_page]

@@ -20,8 +20,8 @@ def timezone_choices() -> list[tuple[str, list[tuple[str, str]]] | tuple[str, st
     for name in sorted(zoneinfo.available_timezones()):
         if "/" not in name or name.startswith(("Etc/", "SystemV/")):
             continue  # legacy aliases (EST5EDT, Etc/GMT+3) invite mistakes; UTC is offered on its own
-        region, place = name.split("/", 1)
-        regions.setdefault(region, []).append((name, place.replace("_", " ")))
+        # The full name as the label: a closed select shows only the label, and "London" alone is vague.
+        regions.setdefault(name.split("/", 1)[0], []).append((name, name))
     return [("UTC", "UTC"), *regions.items()]
 
 

@@ -152,3 +152,13 @@ def test_no_cluster_running_reports_no_clusters_and_an_empty_queue(db):
 
     assert state.clusters == []
     assert state.queue_depth == 0
+
+
+def test_the_last_run_is_the_latest_of_any_kind_including_manual_runs(owner):
+    schedule = make_schedule(owner)
+    make_run(schedule, slot=NOW - timedelta(hours=3))
+    manual = make_run(schedule, slot=NOW - timedelta(minutes=5), status="failed", trigger="manual")
+
+    [row] = schedule_health(NOW, None).rows
+
+    assert (row.schedule.latest_run_id, row.schedule.latest_run_status) == (manual.pk, "failed")
