@@ -20,6 +20,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from jobs.admission import Admission, in_flight_schedule_ids
+from jobs.bulk import update_fields
 from jobs.enqueue import enqueue_runs
 from jobs.models import JobRun, JobSwitch, Schedule
 from jobs.planning import plan_slots
@@ -99,7 +100,7 @@ def claim_due_schedules(*, now: datetime, batch_size: int = BATCH_SIZE) -> Dispa
             new_runs.extend(_runs_for_slots(schedule, now, switched_off, admission))
         inserted = _insert_runs(new_runs + admission.follow_ups)
         report.conflicts = len(new_runs) + len(admission.follow_ups) - len(inserted)
-        Schedule.objects.bulk_update(schedules, ["next_run_at", "last_run_at", "last_status"])
+        update_fields(schedules, ["next_run_at", "last_run_at", "last_status"])
         kept = {id(run) for run in inserted}
         enqueue_runs([(run, timeout) for run, timeout in admission.to_enqueue if id(run) in kept])
         report.count([run for run in new_runs if id(run) in kept])
@@ -130,7 +131,7 @@ def release_waiting_runs(*, now: datetime, batch_size: int = BATCH_SIZE) -> tupl
             else:
                 next_slot = run.schedule.next_run_at if run.schedule else None
                 admission.admit(run, policy_for(run.schedule, run.job_name), next_slot)
-        JobRun.objects.bulk_update(runs, ["status", "due_at", "queued_at", "task_id", "finished_at", "error"])
+        update_fields(runs, ["status", "due_at", "queued_at", "task_id", "finished_at", "error"])
         _insert_runs(admission.follow_ups)
         enqueue_runs(admission.to_enqueue)
         report.count(runs)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
+from jobs.bulk import update_fields
 from jobs.enqueue import enqueue_runs, new_task_id
 from jobs.models import JobRun
 from jobs.outcomes import finish_run
@@ -62,7 +63,7 @@ def requeue_stale_runs(*, now: datetime, window: timedelta) -> int:
         for run in stale:
             run.queued_at = now
             run.task_id = new_task_id()
-        JobRun.objects.bulk_update(stale, ["queued_at", "task_id"])
+        update_fields(stale, ["queued_at", "task_id"])
         enqueue_runs([(run, policy_for(run.schedule, run.job_name).timeout_seconds) for run in stale])
     if stale:
         logger.warning("event=runs_requeued count=%s", len(stale))
