@@ -42,6 +42,7 @@ class MissedRun:
 
     schedule_id: int
     owner_id: int
+    owner_name: str
     job_name: str
     schedule_label: str
     kind: MissedRunAlert.Kind
@@ -102,18 +103,20 @@ def find_missed_runs(
         MissedRun(
             schedule_id=schedule.pk,
             owner_id=schedule.owner_id,
+            owner_name=schedule.owner.name,
             job_name=schedule.job_name,
             schedule_label=str(schedule),
             kind=MissedRunAlert.Kind.NOT_DISPATCHED,
             expected_at=schedule.next_run_at,
             grace=timedelta(seconds=schedule.misfire_grace_seconds),
         )
-        for schedule in undispatched[:limit]
+        for schedule in undispatched.select_related("owner")[:limit]
     ]
     missed += [
         MissedRun(
             schedule_id=run.schedule_id,
             owner_id=run.owner_id,
+            owner_name=run.owner.name,
             job_name=run.job_name,
             schedule_label=str(run.schedule),
             kind=MissedRunAlert.Kind.NOT_STARTED,
@@ -122,7 +125,7 @@ def find_missed_runs(
             run_id=run.pk,
         )
         # Whole schedule rows: Schedule.from_db reads its timing fields, so deferring them would recurse.
-        for run in waiting.select_related("schedule").defer("traceback", "result", "kwargs")[:limit]
+        for run in waiting.select_related("schedule", "owner").defer("traceback", "result", "kwargs")[:limit]
     ]
     return sorted(missed, key=lambda item: item.expected_at)
 

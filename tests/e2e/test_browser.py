@@ -98,10 +98,14 @@ def test_a_superuser_creates_an_owner_and_sets_its_backup_time_only_when_valid(b
     page.click("input[name=_continue]")
     page.wait_for_selector(".messagelist .success")
     browsing.screenshot("backup-time-valid")
+    browsing.open(f"/admin/jobs/schedule/?owner_id={owner.pk}")
+    listed = page.locator("#result_list").inner_text()
+    browsing.screenshot("managed-backup-schedule")
 
+    assert "Backup, daily at 06:30 (from settings)" in listed
+    assert "06:30" in listed and "21:00" not in listed
     managed = Schedule.objects.get(owner=owner, job_name="backups.run", key="managed")
-    assert managed.cron_expression == "30 6 * * *"
-    assert managed.timezone == "Europe/Berlin"
+    assert (managed.cron_expression, managed.timezone) == ("30 6 * * *", "Europe/Berlin")
 
 
 @pytest.fixture

@@ -124,3 +124,15 @@ def test_the_cron_preview_is_for_staff_only(client, db):
     response = client.get(PREVIEW, {"expression": "0 * * * *"})
 
     assert response.status_code == 302
+
+
+def test_missed_run_alerts_are_listed_for_their_owner_only(client, member, outsider, owner):
+    from ops.missed import report_missed_runs
+
+    make_schedule(owner, job_name="acme.nightly", next_run_at=timezone.now() - timedelta(hours=1))
+    report_missed_runs(timezone.now())
+
+    client.force_login(member)
+    assert "acme.nightly" in client.get("/admin/ops/missedrunalert/").content.decode()
+    client.force_login(outsider)
+    assert "acme.nightly" not in client.get("/admin/ops/missedrunalert/").content.decode()
