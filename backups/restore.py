@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.core.files.storage import Storage
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.utils import load_backend
 
 from backups.engines import (
     POSTGRES,
@@ -81,14 +82,14 @@ def database_alias(target: Database) -> Iterator[str]:
     # configure_settings fills Django's defaults (TIME_ZONE, CONN_MAX_AGE, ...) and insists on a default.
     configured = connections.configure_settings(
         {DEFAULT_DB_ALIAS: dict(connections.settings[DEFAULT_DB_ALIAS]), alias: config}
-    )
-    connections.settings[alias] = configured[alias]
+    )[alias]
+    # Registered for this thread only, not in DATABASES: nothing else ever sees the alias.
+    connections[alias] = load_backend(configured["ENGINE"]).DatabaseWrapper(configured, alias)
     try:
         yield alias
     finally:
         connections[alias].close()
         del connections[alias]
-        del connections.settings[alias]
 
 
 def _check_digest(reader: DigestingReader, artifact: Artifact) -> None:

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from backups.engines import Database
-from backups.errors import DumpFailed, RestoreFailed, VerificationFailed, scrub
+from backups.errors import BackupError, DumpFailed, RestoreFailed, VerificationFailed, scrub
 from backups.streaming import CHUNK_SIZE
 
 STDERR_TAIL_LINES = 20
@@ -25,10 +25,10 @@ STDERR_TAIL_LINES = 20
 _LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSERVICE")
 
 
-def _binary(tool: str) -> str:
+def _binary(tool: str, error: type[BackupError] = DumpFailed) -> str:
     path = which(tool)
     if path is None:
-        raise DumpFailed(f"{tool} is not installed (not found on PATH); install the PostgreSQL client tools.")
+        raise error(f"{tool} is not installed (not found on PATH); install the PostgreSQL client tools.")
     return path
 
 
@@ -124,7 +124,7 @@ def check_archive(chunks: Iterable[bytes], database: Database) -> int:
     the object to finish its checksum.
     """
     child = subprocess.Popen(
-        [_binary("pg_restore"), "--list"],
+        [_binary("pg_restore", VerificationFailed), "--list"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -182,7 +182,7 @@ def restore(chunks: Iterable[bytes], target: Database, *, clean: bool = True) ->
     database replaces them; any error rolls the whole restore back and raises ``RestoreFailed``.
     """
     argv = [
-        _binary("pg_restore"),
+        _binary("pg_restore", RestoreFailed),
         "--no-password",
         "--no-owner",
         "--no-privileges",

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+import uuid
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 import zstandard
 from django.apps import apps
 
-from backups.engines import tenant_export
+from backups.engines import Database, postgres, tenant_export
 from backups.errors import RestoreRefused
 from backups.pipeline import create_backup, restore_backup, verify_backup
+from backups.restore import database_alias
 from tenants.models import Membership, OwnerSetting
 from tests.builders import make_staff_user
 
@@ -30,11 +32,11 @@ def invoice(owner, number: str, amount: str = "12.50"):
     )
 
 
-def owner_rows(owner) -> dict[str, list]:
+def owner_rows(owner, using: str = "default") -> dict[str, list]:
     """Every scoped row of ``owner`` as comparable values, keyed by model label."""
     return {
         item.label: sorted(
-            (tuple(row.values()) for row in item.rows(owner.pk).values()), key=lambda values: values[0]
+            (tuple(row.values()) for row in item.rows(owner.pk, using).values()), key=lambda values: values[0]
         )
         for item in tenant_export.owner_scoped_models()
     }
@@ -44,6 +46,18 @@ def read_export(file_storage, artifact) -> list[dict]:
     with file_storage.open(artifact.storage_key, "rb") as stored:
         raw = zstandard.ZstdDecompressor().stream_reader(stored).read()
     return [json.loads(line) for line in io.BytesIO(raw)]
+
+
+@pytest.fixture
+def other_database_url(tmp_path):
+    """A second database of the same vendor (created by the restore, removed afterwards)."""
+    live = Database.live()
+    if live.vendor == "sqlite":
+        yield f"sqlite:///{tmp_path / 'other.sqlite3'}"
+        return
+    other = live.with_name(f"{live.name}_other_{uuid.uuid4().hex[:8]}")
+    yield f"postgres://{live.user or 'postgres'}@{live.host or '127.0.0.1'}:{live.port or 5432}/{other.name}"
+    postgres.drop_database(other)
 
 
 @pytest.fixture
@@ -153,3 +167,25 @@ def test_a_tampered_export_fails_verification_and_restores_nothing(populated, fi
     with pytest.raises(Exception, match="manifest checksum"):
         restore_backup(artifact=artifact, storage=file_storage, force=True)
     assert owner_rows(owner) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_into_another_database_replaces_only_that_owners_rows(
+    populated, file_storage, other_database_url
+):
+    owner, other_owner = populated
+    before, other_before = owner_rows(owner), owner_rows(other_owner)
+    export = create_backup(owner_id=owner.pk, storage_key="owner/export.jsonl.zst", storage=file_storage)
+    # The other database starts as a full copy (made by the engines themselves), then drifts.
+    full = create_backup(owner_id=0, storage_key="full/db", storage=file_storage)
+    restore_backup(artifact=full, storage=file_storage, target_db_url=other_database_url)
+    with database_alias(Database.from_url(other_database_url)) as other:
+        apps.get_model("inventory", "StockItem").objects.using(other).filter(owner_id=owner.pk).delete()
+        apps.get_model("billing", "Invoice").objects.using(other).filter(owner_id=owner.pk).update(
+            currency="USD"
+        )
+
+        restore_backup(artifact=export, storage=file_storage, target_db_url=other_database_url)
+
+        assert owner_rows(owner, other) == before
+        assert owner_rows(other_owner, other) == other_before
