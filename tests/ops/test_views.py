@@ -136,3 +136,45 @@ def test_missed_run_alerts_are_listed_for_their_owner_only(client, member, outsi
     assert "acme.nightly" in client.get("/admin/ops/missedrunalert/").content.decode()
     client.force_login(outsider)
     assert "acme.nightly" not in client.get("/admin/ops/missedrunalert/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"p": "2"},
+        {"status": "failed"},
+        {"job": "ops.missed_runs"},
+        {"owner_id": "{owner}"},
+        {"slot__year": "{year}", "slot__month": "{month}"},
+        {"q": "missed"},
+    ],
+    ids=["page 1", "page 2", "status", "job", "owner", "drill-down", "search"],
+)
+def test_the_run_list_asks_the_same_queries_for_few_or_many_runs_without_distinct_or_full_counts(
+    member_client, owner, query
+):
+    schedule = make_schedule(owner, job_name="ops.missed_runs")
+    start = timezone.now() - timedelta(days=400)
+    for minute in range(3):
+        make_run(schedule, slot=start + timedelta(minutes=minute))
+    query = {
+        key: value.format(owner=owner.pk, year=start.year, month=start.month) for key, value in query.items()
+    }
+    member_client.get("/admin/jobs/jobrun/", query)
+    with CaptureQueriesContext(connection) as few:
+        member_client.get("/admin/jobs/jobrun/", query)
+    few_count = len(few)
+    for minute in range(3, 120):
+        make_run(
+            schedule, slot=start + timedelta(minutes=minute), status="failed" if minute % 2 else "succeeded"
+        )
+
+    with CaptureQueriesContext(connection) as many:
+        response = member_client.get("/admin/jobs/jobrun/", query)
+
+    assert response.status_code == 200
+    assert len(many) == few_count
+    statements = [item["sql"].upper() for item in many]
+    assert not [sql for sql in statements if "DISTINCT" in sql]
+    assert all("LIMIT" in sql for sql in statements if "COUNT(" in sql)
