@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,7 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--schedules", type=int, default=10_000)
     parser.add_argument("--owners", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--rebuild", action="store_true", help="drop and regenerate the data")
     parser.add_argument("--generate-only", action="store_true", help="build the data, measure nothing")
@@ -224,7 +225,20 @@ def pages(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
     ]
 
 
-def measure(client, url: str, repeat: int) -> tuple[float, int, int]:
+@dataclass(frozen=True)
+class Timing:
+    best_ms: float  # the least disturbed request: the figure to compare on a shared, busy machine
+    median_ms: float
+    queries: int
+
+    def __str__(self) -> str:
+        return f"{self.best_ms:7.1f} {self.median_ms:7.1f} {self.queries:7d}"
+
+
+BLANK = f"{'-':>7} {'-':>7} {'-':>7}"
+
+
+def measure(client, url: str, repeat: int) -> Timing:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -239,7 +253,7 @@ def measure(client, url: str, repeat: int) -> tuple[float, int, int]:
         started = time.perf_counter()
         client.get(url)
         timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000, query_count, response.status_code
+    return Timing(min(timings) * 1000, statistics.median(timings) * 1000, query_count)
 
 
 def staff_client():
@@ -286,26 +300,25 @@ def main() -> None:
     )
     client = Client()
     client.force_login(user)
-    print(f"\n{'page':28} {'ours ms':>9} {'queries':>8}   {'stock ms':>9} {'queries':>8}   {'ratio':>6}")
+    columns = f"{'best':>7} {'median':>7} {'queries':>7}"
+    print(f"\n{'':28} {'ours (ms)':^23}   {'stock ModelAdmin (ms)':^23}")
+    print(f"{'page':28} {columns}   {columns}   ratio")
     worst = 0.0
     with override_settings(ROOT_URLCONF=stock_urlconf(), DEBUG=False, ALLOWED_HOSTS=["testserver"]):
-        for name, ours, stock in pages(args):
-            ours_ms, ours_queries, _ = measure(client, ours, args.repeat)
-            worst = max(worst, ours_ms)
-            if stock is None:
-                print(f"{name:28} {ours_ms:9.1f} {ours_queries:8d}   {'-':>9} {'-':>8}")
+        for name, ours_url, stock_url in pages(args):
+            ours = measure(client, ours_url, args.repeat)
+            worst = max(worst, ours.best_ms)
+            if stock_url is None:
+                print(f"{name:28} {ours}   {BLANK}")
                 continue
-            stock_ms, stock_queries, _ = measure(client, stock, args.repeat)
-            print(
-                f"{name:28} {ours_ms:9.1f} {ours_queries:8d}   {stock_ms:9.1f} {stock_queries:8d}   "
-                f"{stock_ms / ours_ms:5.1f}x"
-            )
+            stock = measure(client, stock_url, args.repeat)
+            print(f"{name:28} {ours}   {stock}   {stock.best_ms / ours.best_ms:5.1f}x")
         staff = staff_client()
         for name, url in STAFF_PAGES:
-            ours_ms, ours_queries, _ = measure(staff, url, args.repeat)
-            worst = max(worst, ours_ms)
-            print(f"{name:28} {ours_ms:9.1f} {ours_queries:8d}   {'-':>9} {'-':>8}")
-    print(f"\nslowest page of ours: {worst:.0f} ms (target: under 300 ms)")
+            ours = measure(staff, url, args.repeat)
+            worst = max(worst, ours.best_ms)
+            print(f"{name:28} {ours}   {BLANK}")
+    print(f"\nslowest page of ours (best of {args.repeat}): {worst:.0f} ms (target: under 300 ms)")
 
 
 if __name__ == "__main__":

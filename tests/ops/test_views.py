@@ -44,6 +44,7 @@ def test_the_dashboard_renders_inside_the_admin_with_inline_svg_charts(member_cl
     assert "reports.nightly" in page
     assert "<svg" in page
     assert 'id="site-name"' in page  # the admin's header: it extends admin/base_site.html
+    assert reverse("admin:jobs_schedule_change", args=[schedule.pk]) in page
 
 
 def test_the_dashboard_loads_nothing_from_another_host(member_client, owner):
