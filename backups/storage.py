@@ -100,6 +100,8 @@ class _S3Writer:
         self._client = storage.connection.meta.client
         self._bucket = storage.bucket_name
         self.name = storage._normalize_name(clean_name(key))
+        if storage.exists(key):
+            raise BackupError(f"A backup object named {key!r} already exists; refusing to overwrite it.")
         params = storage.get_object_parameters(self.name)
         params.setdefault("ContentType", "application/octet-stream")
         created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self.name, **params)

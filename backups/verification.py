@@ -7,6 +7,8 @@ Checks, in order, each adding a line to ``VerificationReport.checks``:
 3. with ``restore=True``: a real restore into a scratch database (a temporary PostgreSQL database,
    created and dropped; a temporary SQLite file; for tenant exports the live database inside a
    transaction that is always rolled back) and a per-table row count comparison with the source.
+SQLite can only check a file, so SQLite verification decompresses the object into a temporary file
+(removed afterwards); the other engines check the stream as it is read.
 The source of a full backup is the live database now: on a busy system tables written since the backup
 (job runs, queue rows) show up as differences, which the report lists table by table.
 """

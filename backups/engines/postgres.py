@@ -5,6 +5,8 @@ which is several times faster and smaller. Connection details and the password r
 only through PG* environment variables; argv holds no secret.
 """
 
+import contextlib
+import logging
 import os
 import subprocess
 import threading
@@ -19,6 +21,8 @@ from psycopg import sql
 from backups.engines import Database
 from backups.errors import BackupError, DumpFailed, RestoreFailed, VerificationFailed, scrub
 from backups.streaming import CHUNK_SIZE
+
+logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20
 # Inherited PG* variables could silently point a tool at another server or service file.
@@ -113,6 +117,8 @@ def _feed(child: subprocess.Popen, chunks: Iterable[bytes]) -> bool:
             child.stdin.write(chunk)
         child.stdin.close()
     except BrokenPipeError:
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.close()
         return False
     return True
 
@@ -150,17 +156,27 @@ def check_archive(chunks: Iterable[bytes], database: Database) -> int:
 
 def ensure_database(target: Database) -> bool:
     """Creates ``target`` (empty) on its server if it does not exist; True if it was created."""
-    with psycopg.connect(**target.with_name("postgres").psycopg_kwargs(), autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [target.name]).fetchone()
-        if exists:
-            return False
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target.name)))
+    try:
+        with psycopg.connect(**target.with_name("postgres").psycopg_kwargs(), autocommit=True) as admin:
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [target.name]).fetchone()
+            if exists:
+                return False
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target.name)))
+    except psycopg.Error as error:
+        message = scrub(" ".join(str(error).split()), target.secrets())
+        raise RestoreFailed(f"Cannot prepare database {target.name}: {message}") from None
     return True
 
 
 def drop_database(target: Database) -> None:
-    with psycopg.connect(**target.with_name("postgres").psycopg_kwargs(), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.name)))
+    """Drops ``target`` if it exists; a failure is logged, not raised (it only ever cleans up)."""
+    try:
+        with psycopg.connect(**target.with_name("postgres").psycopg_kwargs(), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.name))
+            )
+    except psycopg.Error:
+        logger.warning("scratch database not dropped", extra={"database": target.name}, exc_info=False)
 
 
 def scratch_database(source: Database) -> Database:
@@ -168,10 +184,8 @@ def scratch_database(source: Database) -> Database:
     scratch = source.with_name(f"backup_check_{uuid.uuid4().hex[:12]}")
     try:
         ensure_database(scratch)
-    except psycopg.Error as error:
-        raise VerificationFailed(
-            f"Cannot create a scratch database for the restore check: {scrub(str(error), source.secrets())}"
-        ) from None
+    except RestoreFailed as error:
+        raise VerificationFailed(f"No scratch database for the restore check: {error}") from None
     return scratch
 
 

@@ -14,6 +14,8 @@ Format ``jsonl-manifest-v1``, one JSON document per line (UTF-8):
     {"kind": "header", "format": ..., "schema_version": 1, "owner": {...}, "models": [...], "migrations": …}
     {"model": "app.model", "pk": ..., "fields": {...}}      (Django's serializer shape, models in FK order)
     {"kind": "manifest", "owner_id": N, "models": {"app.model": {"count": n, "sha256": "..."}}, "records": n}
+The export reads all models in one transaction (REPEATABLE READ on PostgreSQL), so rows that reference
+each other match; on SQLite that transaction holds the write lock while the export streams.
 The manifest comes last because it is computed while streaming; per model it holds the row count and the
 SHA-256 of that model's record lines, so a reader can check every section without trusting the rest.
 """
