@@ -238,12 +238,13 @@ class DateDrillDownFilter(admin.FieldListFilter):
 class IndexedRunSearchMixin:
     """Search job runs with lookups an index answers, instead of ``icontains`` over the whole table.
 
-    A term matches a run by its id (a number), by job name (every registered job whose name contains the
-    term, case-insensitively), or by owner (the viewer's owners whose name or slug contains it). Each
+    A number matches the run with that id. Other terms match by job name (every registered job whose name
+    contains the term, case-insensitively, or exactly the term) or by owner (the viewer's owners whose
+    name or slug contains it). Each
     becomes an equality or IN lookup on an indexed column; the owners table is small.
     """
 
-    search_help_text = "A run id, part of a job name, or part of an owner's name."
+    search_help_text = "A run id (a number), or part of a job name or of an owner's name."
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -256,15 +257,15 @@ class IndexedRunSearchMixin:
 
 def run_search_q(request: HttpRequest, term: str) -> Q:
     """The indexed lookups a search term stands for (see ``IndexedRunSearchMixin``)."""
+    if term.isdigit():
+        # A number is a run id ("owner-13" would otherwise drag in every run of that owner).
+        return Q(pk=int(term)) if int(term) < 2**63 else Q(pk__in=[])
     wanted = term.casefold()
     job_names = [definition.name for definition in registered_jobs() if wanted in definition.name.casefold()]
     owners = scope_queryset(
         Owner.objects.filter(Q(name__icontains=term) | Q(slug__icontains=term)), request.user, ""
     )
     # The exact name too: runs of a job no longer registered stay findable.
-    condition = Q(job_name__in=[*job_names, term]) | Q(
+    return Q(job_name__in=[*job_names, term]) | Q(
         owner_id__in=list(owners.values_list("id", flat=True)[:100])
     )
-    if term.isdigit() and int(term) < 2**63:
-        condition |= Q(pk=int(term))
-    return condition

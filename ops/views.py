@@ -58,7 +58,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ),
         "upcoming": [
             {
-                "at": _utc(item.at, "%a %H:%M"),
+                "at": _utc(item.at, "%a %H:%M") + (" (overdue)" if item.at < now else ""),
                 "schedule": str(item.schedule),
                 "owner": item.schedule.owner.name,
             }
