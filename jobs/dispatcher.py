@@ -184,7 +184,9 @@ def _runs_for_slots(
         for run in runs:
             admission.admit(run, policy, plan.next_run_at)
     schedule.last_run_at = runs[-1].slot
-    schedule.last_status = runs[-1].status
+    if runs[-1].status in JobRun.FINISHED:
+        # Skipped or refused at the door; otherwise the runner records the outcome when the run ends.
+        schedule.last_status = runs[-1].status
     return runs
 
 

@@ -1,6 +1,7 @@
 """How a run ends: the conditional status change, then what follows (retry, e-mail, the run queued behind)."""
 
 import logging
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,9 @@ def finish_run(
     owner when none are. A run queued behind this one (overlap policy ``queue``) becomes due at once.
     """
     duration = now - run.started_at if run.started_at else None
-    with transaction.atomic():
+    # A success is one statement in autocommit (the hot path: one round trip fewer per run); a failure
+    # and its retry run commit together, so a crash between them cannot lose the retry.
+    with transaction.atomic() if status in FAILURES else nullcontext():
         changed = JobRun.objects.filter(pk=run.pk, status=expected).update(
             status=status, finished_at=now, duration=duration, error=error, traceback=traceback, result=result
         )
@@ -42,7 +45,7 @@ def finish_run(
             return False
         run.status, run.finished_at, run.duration = status, now, duration
         run.error, run.traceback, run.result = error, traceback, result
-        if run.schedule_id is not None:
+        if run.schedule_id is not None and (run.schedule is None or run.schedule.last_status != status):
             Schedule.objects.filter(pk=run.schedule_id).update(last_status=status)
         follow_up = None
         if status in FAILURES:

@@ -64,7 +64,7 @@ def run_queued(run_id: int, *, worker: str, clock: Callable[[], datetime] = time
     if not claimed:
         logger.info("event=run_not_queued run=%s action=ignore_delivery", run_id)
         return ""
-    run = JobRun.objects.select_related("schedule", "owner").get(pk=run_id)
+    run = JobRun.objects.select_related("schedule").get(pk=run_id)
     definition = find_job(run.job_name)
     if definition is None:
         finish_run(run, status=JobRun.Status.FAILED, now=clock(), error=str(UnknownJobError(run.job_name)))

@@ -6,6 +6,7 @@ dispatcher open its connections. SIGTERM stops the dispatcher, then the cluster,
 finish.
 """
 
+import os
 import signal
 
 from django.conf import settings
@@ -27,7 +28,8 @@ class Command(DjangoQClusterCommand):
 
     def handle(self, *args, **options) -> None:
         if options.get("cluster_name"):
-            return super().handle(*args, **options)
+            # django-q2's own way of naming the cluster (its queue) for this process.
+            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         settings.SECRET_KEY  # noqa: B018 - django-q2 signs tasks with it: fail early when it is missing
         # Nothing opened here may be shared with the forked sentinel and workers.
         connections.close_all()
