@@ -22,10 +22,12 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Admin on http://$(ADDR)/admin/ — web server and qcluster run together; Ctrl-C stops both."
-	@trap 'kill 0 2>/dev/null' EXIT; \
-		$(PY) manage.py qcluster & \
-		$(PY) manage.py runserver --insecure --noreload $(ADDR) & \
-		wait -n
+	@# The qcluster gets a session of its own: Ctrl-C reaches only its main process (as SIGTERM, from the
+	@# trap), which stops the dispatcher and lets the workers finish their runs.
+	@setsid $(PY) manage.py qcluster & worker=$$!; \
+		$(PY) manage.py runserver --insecure --noreload $(ADDR) & web=$$!; \
+		trap 'kill -TERM $$worker $$web 2>/dev/null; wait $$worker $$web; exit 0' INT TERM; \
+		wait -n $$worker $$web; kill -TERM $$worker $$web 2>/dev/null; wait $$worker $$web
 
 services:
 	@.ci/services
