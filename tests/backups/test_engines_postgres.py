@@ -136,6 +136,39 @@ def test_the_password_reaches_pg_dump_through_its_environment_only(
     assert (tmp_path / "pg_dump.env").read_text() == PASSWORD
 
 
+def fake_pg_dump(directory: Path, script: str) -> None:
+    """A stand-in pg_dump first on PATH: for failures a real server cannot be made to produce here."""
+    (directory / "pg_dump").write_text(f"#!/bin/sh\n{script}\n")
+    (directory / "pg_dump").chmod(0o700)
+
+
+def test_a_version_mismatch_says_to_install_a_matching_pg_dump(rows, file_storage, monkeypatch, tmp_path):
+    fake_pg_dump(
+        tmp_path,
+        'echo "pg_dump: error: aborting because of server version mismatch" >&2\n'
+        'echo "pg_dump: detail: server version: 17.2; pg_dump version: 15.20" >&2\nexit 1',
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+
+    with pytest.raises(DumpFailed, match="older than the PostgreSQL server; install a matching"):
+        create_backup(owner_id=0, storage_key="full/db.dump.zst", storage=file_storage)
+    assert list_partial_objects(file_storage) == []
+
+
+def test_a_password_echoed_by_pg_dump_is_scrubbed_from_the_error(
+    rows, file_storage, monkeypatch, tmp_path, settings
+):
+    fake_pg_dump(tmp_path, 'echo "could not connect with password=$PGPASSWORD" >&2\nexit 2')
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    live_settings_with(settings, PASSWORD=PASSWORD)
+
+    with pytest.raises(DumpFailed) as failure:
+        create_backup(owner_id=0, storage_key="full/db.dump.zst", storage=file_storage)
+
+    assert PASSWORD not in str(failure.value)
+    assert "password=***" in str(failure.value)
+
+
 def test_restore_refuses_the_live_database_without_force(rows, file_storage):
     artifact = create_backup(owner_id=0, storage_key="full/db.dump.zst", storage=file_storage)
     live = Database.live()

@@ -11,7 +11,7 @@ import zstandard
 from django.db import connection
 
 from backups.engines import Database
-from backups.errors import DumpFailed, scrub
+from backups.errors import DumpFailed, StorageUnavailable, scrub
 from backups.pipeline import create_backup, engine_for_owner
 from backups.storage import list_partial_objects
 from tenants.models import OwnerSetting
@@ -81,6 +81,15 @@ def test_a_failed_dump_leaves_no_object(db, file_storage):
 
     assert not file_storage.exists("owner/export.zst")
     assert list_partial_objects(file_storage) == []
+
+
+def test_a_missing_bucket_fails_before_anything_is_dumped(settings_rows, moto_s3):
+    storage = moto_s3.make_storage(bucket="no-such-bucket")
+
+    with pytest.raises(StorageUnavailable, match="the bucket does not exist"):
+        create_backup(owner_id=settings_rows.pk, storage_key="owner/export.zst", storage=storage)
+
+    assert moto_s3.object_keys() == []
 
 
 def test_owner_zero_is_a_full_backup_of_the_live_vendor_and_others_a_tenant_export():
