@@ -3,7 +3,7 @@
 A writer receives stored bytes with ``write()`` and makes them visible under the final key only in
 ``commit()``; ``abort()`` (or a process that dies) leaves no object under that key:
 
-- S3: a multipart upload with fixed part size and a bounded number of parts in flight. Until
+- S3: a multipart upload (boto3's client calls, 5 MiB parts, at most two in flight). Until
   CompleteMultipartUpload the object does not exist; an uncompleted upload is listed by
   ``list_partial_objects`` and removed by ``remove_partial_objects`` (a bucket lifecycle rule
   "AbortIncompleteMultipartUpload" does the same in production).
