@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from billing.demo import seed_billing_demo
+from inventory.demo import seed_stock_demo
 from tenants.demo import seed_owners, seed_users
 
 
@@ -10,7 +12,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         owners = seed_owners()
         admin = seed_users(owners, admin_password=settings.DEMO_ADMIN_PASSWORD)
+        items = sum(seed_stock_demo(owner) for owner in owners)
+        billing_rows = sum(seed_billing_demo(owner) for owner in owners)
         self.stdout.write(f"Demo owners: {', '.join(owner.slug for owner in owners)}.")
+        self.stdout.write(f"Added {items} stock items and {billing_rows} subscriptions/invoices.")
         if admin.password is None:
             self.stdout.write("Superuser 'admin' already exists; its password is unchanged.")
         elif settings.DEMO_ADMIN_PASSWORD:
