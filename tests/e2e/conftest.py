@@ -5,7 +5,6 @@ request the page makes to anything but the live server is refused and recorded, 
 page renders without the network. Screenshots go to test-artifacts/ (gitignored).
 """
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -27,18 +26,18 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 PASSWORD = "pw-for-tests-only"  # the builders' password
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls a test makes between browser steps
-# are still plain synchronous code, which Django would otherwise refuse next to a running loop.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API keeps an event loop running in this thread while the browser lives; the ORM
+    # calls tests make between browser steps are plain synchronous code, which Django would otherwise
+    # refuse next to a running loop. Only for this module: the setting must not leak into other tests.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
