@@ -1,5 +1,6 @@
 """The runner: the queued → running flip, outcomes, timeouts, retries, hooks and the failure e-mail."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -7,6 +8,7 @@ from django.core import mail
 
 from jobs.models import JobRun
 from jobs.runner import run_queued
+from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.jobs import sample_jobs
 from tests.jobs.builders import T0, make_run, make_schedule
 
@@ -100,6 +102,17 @@ def test_a_job_that_swallows_exceptions_still_times_out():
         make_schedule("tests.swallow", now=T0, timeout_seconds=1, kwargs={"seconds": 30}), slot=NOW
     )
     assert run(slow.pk) == "timed_out"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_outside_the_main_thread_also_times_out():
+    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
+    slow = make_run(make_schedule("tests.sleep", now=T0, timeout_seconds=1, kwargs={"seconds": 30}), slot=NOW)
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(run(slow.pk)))
+    thread.start()
+    thread.join(timeout=20)
+    assert outcome == ["timed_out"]
 
 
 def test_a_run_of_an_unknown_job_fails_with_a_clear_error():
