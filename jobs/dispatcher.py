@@ -279,8 +279,12 @@ class Dispatcher:
         try:
             timeout = self._dispatch_and_measure_sleep()
         except DatabaseError:
-            logger.exception("event=dispatcher_database_error action=retry_in_1s")
+            logger.exception("event=dispatcher_database_error action=reconnect_in_1s")
             connections.close_all()
+            timeout = 1.0
+        except Exception:
+            # The loop outlives one bad step (a bug, a broken row); the traceback goes to the log.
+            logger.exception("event=dispatcher_step_failed action=retry_in_1s")
             timeout = 1.0
         if not self.stopping.is_set():
             self.listener.wait(timeout)
@@ -289,7 +293,7 @@ class Dispatcher:
         now = self.clock()
         if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._last_housekeeping = now
-            reap(now=now)
+            reap(now=now, requeue=settings.JOBS_ENABLED)
             if now - self._last_sync >= SYNC_DEFAULTS_EVERY:
                 self._last_sync = now
                 sync_default_schedules(now=now)

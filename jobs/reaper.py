@@ -25,9 +25,11 @@ class ReapReport:
     requeued: int
 
 
-def reap(*, now: datetime, lost_after: timedelta | None = None) -> ReapReport:
-    """Mark silent running runs lost and re-enqueue overdue queued runs, as of ``now``."""
+def reap(*, now: datetime, lost_after: timedelta | None = None, requeue: bool = True) -> ReapReport:
+    """Mark silent running runs lost and (unless ``requeue`` is off) re-enqueue overdue queued runs."""
     window = lost_after or timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS)
+    if not requeue:
+        return ReapReport(lost=mark_lost_runs(now=now, window=window), requeued=0)
     return ReapReport(
         lost=mark_lost_runs(now=now, window=window), requeued=requeue_stale_runs(now=now, window=window)
     )
