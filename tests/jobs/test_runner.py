@@ -1,13 +1,14 @@
 """The runner: the queued → running flip, outcomes, timeouts, retries, hooks and the failure e-mail."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 
 from jobs.models import JobRun
-from jobs.runner import run_queued
+from jobs.runner import Heartbeat, run_queued
 from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.jobs import sample_jobs
 from tests.jobs.builders import T0, make_run, make_schedule
@@ -113,6 +114,19 @@ def test_a_run_outside_the_main_thread_also_times_out():
     thread.start()
     thread.join(timeout=20)
     assert outcome == ["timed_out"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_thread_stamps_the_running_run():
+    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
+    running = make_run(make_schedule(now=T0), status=JobRun.Status.RUNNING, slot=NOW, heartbeat_at=T0)
+    beats = iter([NOW + timedelta(seconds=5)] * 1000)
+    with Heartbeat(running.pk, every=0.01, clock=lambda: next(beats)):
+        deadline = time.monotonic() + 10
+        while JobRun.objects.get(pk=running.pk).heartbeat_at == T0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting on the heartbeat thread, not on a schedule
+    running.refresh_from_db()
+    assert running.heartbeat_at == NOW + timedelta(seconds=5)
 
 
 def test_a_run_of_an_unknown_job_fails_with_a_clear_error():
