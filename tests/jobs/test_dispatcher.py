@@ -182,3 +182,13 @@ def test_the_dispatcher_loop_dispatches_what_is_due():
     steps = iter([True])
     Dispatcher(clock=lambda: T0 + MINUTE, max_sleep=0).run(keep_going=lambda: next(steps, False))
     assert JobRun.objects.filter(status="queued").count() == 1
+
+
+def test_a_waiting_run_of_a_switched_off_job_is_cancelled_not_queued():
+    schedule = make_schedule(now=T0)
+    JobSwitch.objects.create(job_name="tests.record", enabled=False)
+    retry = make_run(schedule, status=JobRun.Status.SCHEDULED, slot=T0, attempt=2, due_at=T0)
+    dispatch_due(now=T0 + timedelta(seconds=1))
+    retry.refresh_from_db()
+    assert retry.status == "cancelled" and "switched off" in retry.error
+    assert OrmQ.objects.count() == 0
