@@ -40,10 +40,12 @@ class CappedCountPaginator(Paginator):
     """A paginator that never counts more than ``COUNT_CAP`` rows.
 
     An unfiltered PostgreSQL table reports the planner's estimate (``pg_class.reltuples``) when that is
-    above the cap; anything else is counted up to the cap. ``count_is_exact`` says which one it was.
+    above the cap; anything else is counted up to the cap. ``count_is_exact`` says which one it was and
+    ``count_note`` ("about", "at least") says it to people (admin/pagination.html shows it).
     """
 
     count_is_exact = True
+    count_note = ""
 
     @cached_property
     def count(self) -> int:
@@ -53,11 +55,11 @@ class CappedCountPaginator(Paginator):
         if not queryset.query.has_filters():
             estimate = _estimated_rows(queryset)
             if estimate is not None and estimate > COUNT_CAP:
-                self.count_is_exact = False
+                self.count_is_exact, self.count_note = False, "about"
                 return estimate
         counted = queryset.order_by()[: COUNT_CAP + 1].count()
         if counted > COUNT_CAP:
-            self.count_is_exact = False
+            self.count_is_exact, self.count_note = False, "at least"
             return COUNT_CAP
         return counted
 

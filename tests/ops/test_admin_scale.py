@@ -156,3 +156,11 @@ def test_the_outsider_finds_nothing_of_the_owner_by_search(client, outsider, run
 
     assert response.context["cl"].result_count == 0
     assert client.get(RUNS, {"q": str(runs[0].pk)}).context["cl"].result_count == 0
+
+
+def test_a_capped_count_is_shown_as_at_least(member_client, runs, monkeypatch):
+    monkeypatch.setattr(admin_scale, "COUNT_CAP", 3)
+
+    page = member_client.get(RUNS).content.decode()
+
+    assert "at least 3 job runs" in page
