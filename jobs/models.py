@@ -148,8 +148,8 @@ class Schedule(models.Model):
         from jobs.triggers import next_fire_after
 
         if self.trigger_kind == TriggerKind.INTERVAL and self.interval_anchor is None:
-            # "Counted from creation time", made explicit so that later edits keep the same rhythm.
-            self.interval_anchor = self.created_at or now
+            # "Counted from creation time" (whole seconds), made explicit so later edits keep the rhythm.
+            self.interval_anchor = (self.created_at or now).replace(microsecond=0)
         self.next_run_at = next_fire_after(self, now) if self.is_active else None
 
     def policy_timedelta(self, field_name: str) -> timedelta | None:
