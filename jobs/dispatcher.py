@@ -32,7 +32,7 @@ from jobs.wakeup import WakeupListener
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 # The longest uninterrupted sleep: bounds how long SIGTERM or a switched-on JOBS_ENABLED takes to notice.
 MAX_SLEEP_SECONDS = 1.0
 HOUSEKEEPING_EVERY = timedelta(seconds=5)
