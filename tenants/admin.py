@@ -1,19 +1,16 @@
-import zoneinfo
-
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from ops.forms import TimezoneField
 from tenants import owner_settings
 from tenants.models import GLOBAL_OWNER_ID, Membership, Owner, OwnerSetting
 from tenants.scoping import OwnerScopedAdminMixin, editable_owner_ids
 
-TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
-
 
 class OwnerForm(forms.ModelForm):
-    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, initial="UTC")
+    timezone = TimezoneField()
 
     class Meta:
         model = Owner

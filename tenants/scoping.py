@@ -13,20 +13,29 @@ def visible_owner_ids(user: AbstractBaseUser) -> set[int] | None:
         return set()
     if user.is_superuser:
         return None
-    cached = getattr(user, "_visible_owner_ids", None)
-    if cached is None:
-        cached = set(Membership.objects.filter(user=user).values_list("owner_id", flat=True))
-        user._visible_owner_ids = cached
-    return cached
+    return _memberships(user)["visible"]
 
 
 def editable_owner_ids(user: AbstractBaseUser) -> set[int] | None:
     """Owner ids whose rows the user may change (admin role); ``None`` means all of them."""
+    if not user.is_active:
+        return set()
     if user.is_superuser:
-        return None if user.is_active else set()
-    return set(
-        Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list("owner_id", flat=True)
-    )
+        return None
+    return _memberships(user)["editable"]
+
+
+def _memberships(user: AbstractBaseUser) -> dict[str, set[int]]:
+    # Read once per request: the user object lives as long as the request, and lists ask per row.
+    cached = getattr(user, "_owner_memberships", None)
+    if cached is None:
+        cached = {"visible": set(), "editable": set()}
+        for owner_id, role in Membership.objects.filter(user=user).values_list("owner_id", "role"):
+            cached["visible"].add(owner_id)
+            if role == Membership.Role.ADMIN:
+                cached["editable"].add(owner_id)
+        user._owner_memberships = cached
+    return cached
 
 
 def scope_queryset(queryset: QuerySet, user: AbstractBaseUser, owner_lookup: str) -> QuerySet:
