@@ -16,6 +16,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def global_owner(request):
+    """Owner 0 comes from a data migration, and a transactional test's flush removes it: put it back."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return None
+    transactional = marker.kwargs.get("transaction", False) or (marker.args and marker.args[0])
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from tenants.models import GLOBAL_OWNER_ID, Owner
+
+    owner, _ = Owner.objects.get_or_create(
+        pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global", "timezone": "UTC"}
+    )
+    return owner
+
+
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"

@@ -19,7 +19,7 @@ from notifications.sweep import sweep_owners
 from tests.builders import make_owner
 from tests.domain.builders import make_active, make_invoice, make_item, make_trial
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 RUNS_AT_ONCE = 3
 OWNERS = 8
