@@ -38,3 +38,13 @@ def swallow(ctx: JobContext, seconds: float = 5.0) -> None:
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
             time.sleep(0.05)
+
+
+def _broken_hook(ctx: JobContext, error: BaseException) -> None:
+    raise ValueError("the hook itself is broken")
+
+
+@job("tests.fail_with_broken_hook", on_exception=_broken_hook)
+def fail_with_broken_hook(ctx: JobContext, **kwargs) -> None:
+    """Fail, and let the exception hook fail too."""
+    raise RuntimeError("the real problem")

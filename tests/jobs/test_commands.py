@@ -105,3 +105,9 @@ def test_bad_input_from_the_shell_exits_1_with_one_line(tmp_path):
     result = manage("jobs", "pause", "424242")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["CommandError: No schedule with id 424242."]
+
+
+def test_qcluster_is_our_command_with_the_dispatcher_inside():
+    from django.core.management import get_commands
+
+    assert get_commands()["qcluster"] == "jobs"

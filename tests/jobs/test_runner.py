@@ -56,6 +56,13 @@ def test_the_jobs_exception_hook_sees_the_failure():
     assert [(failing.pk, "the disk is full")] == sample_jobs.HOOKED
 
 
+def test_a_broken_exception_hook_does_not_hide_the_jobs_own_failure():
+    failing = make_run(make_schedule("tests.fail_with_broken_hook", now=T0), slot=NOW)
+    assert run(failing.pk) == "failed"
+    failing.refresh_from_db()
+    assert failing.error == "RuntimeError: the real problem"
+
+
 def test_a_failure_with_attempts_left_schedules_a_retry_after_the_backoff():
     schedule = make_schedule("tests.fail", now=T0, max_attempts=3, retry_backoff_seconds=60)
     failing = make_run(schedule, slot=NOW)
