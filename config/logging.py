@@ -1,6 +1,7 @@
 """Structured, greppable log lines on stdout: ``ts=… level=… logger=… msg="…" key=value``."""
 
 import logging
+import sys
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is printed as key=value.
@@ -29,3 +30,22 @@ class KeyValueFormatter(logging.Formatter):
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
         return " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
+
+
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time, not the one seen at start-up.
+
+    Test runners and daemonising tools swap ``sys.stdout``; a handler that kept the old one would write to a
+    closed file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass

@@ -26,10 +26,10 @@ def global_owner(request):
     request.getfixturevalue("transactional_db" if transactional else "db")
     from tenants.models import GLOBAL_OWNER_ID, Owner
 
-    owner, _ = Owner.objects.get_or_create(
-        pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global", "timezone": "UTC"}
-    )
-    return owner
+    if not Owner.objects.filter(pk=GLOBAL_OWNER_ID).exists():
+        # Like the data migration: no post_save, so no listener (e.g. backup schedules) reacts to it.
+        Owner.objects.bulk_create([Owner(pk=GLOBAL_OWNER_ID, name="Global", slug="global", timezone="UTC")])
+    return Owner.objects.get(pk=GLOBAL_OWNER_ID)
 
 
 @pytest.fixture
