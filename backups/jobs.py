@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups import services
+from backups.schedules import ensure_backup_schedules
 from jobs.models import JobRun, Schedule
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.registry import JobContext, job
@@ -26,6 +27,7 @@ HEARTBEAT_EVERY_SECONDS = 5.0
     overlap_retry_delay=timedelta(hours=1),
     misfire=MisfirePolicy.RUN_ONCE,
     timeout=BACKUP_TIMEOUT,
+    ensure_schedules=ensure_backup_schedules,
 )
 def run_backup(ctx: JobContext, codec: str = services.DEFAULT_CODEC, **kwargs) -> dict:
     """Back up the owner (full database for the global owner, tenant export otherwise), verify, prune."""

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from jobs.models import Schedule, TriggerKind
 from jobs.policies import OverlapPolicy
@@ -116,6 +116,21 @@ def sync_all_backup_schedules(*, now: datetime | None = None) -> int:
         sync_backup_schedule(owner, now=now)
         count += 1
     return count
+
+
+def ensure_backup_schedules(*, now: datetime | None = None) -> int:
+    """Create the managed schedule of every owner that has none yet (owner 0 comes from a migration, which
+    sends no signal); one query when none is missing. Returns how many were created."""
+    managed = Schedule.objects.filter(job_name=JOB_NAME, key=SCHEDULE_KEY).values("owner_id")
+    missing = list(Owner.objects.exclude(pk__in=managed).order_by("pk"))
+    created = 0
+    for owner in missing:
+        try:
+            sync_backup_schedule(owner, now=now)
+        except IntegrityError:
+            continue  # another dispatcher created it a moment ago
+        created += 1
+    return created
 
 
 def owners_inheriting(key: str) -> list[int]:

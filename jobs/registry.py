@@ -64,6 +64,9 @@ class JobDefinition:
     run_on_start: bool = False
     # Called as on_exception(ctx, exc) when a run fails, before the retry policy applies (like Rystem).
     on_exception: Callable[[JobContext, BaseException], None] | None = None
+    # For jobs whose schedules are derived from data (e.g. backups from owner settings): called as
+    # ensure_schedules(now=...) with the default-schedule sync, it creates the schedules that are missing.
+    ensure_schedules: Callable[..., object] | None = None
 
     @property
     def has_default_schedule(self) -> bool:

@@ -76,11 +76,14 @@ def sync_default_schedules(*, now: datetime) -> list[Schedule]:
     """Create the missing default schedules of registered jobs that declare a trigger.
 
     One schedule for the global owner, or one per active owner for ``per_owner`` jobs. Existing rows are
-    left as they are: people may have edited them. Returns the schedules created.
+    left as they are: people may have edited them. Jobs whose schedules come from data get their
+    ``ensure_schedules`` hook called. Returns the default schedules created.
     """
     created = []
     active_owner_ids = None
     for definition in registered_jobs():
+        if definition.ensure_schedules is not None:
+            definition.ensure_schedules(now=now)
         if not definition.has_default_schedule:
             continue
         if definition.per_owner:

@@ -6,97 +6,229 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Schedule',
+            name="Schedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_name', models.CharField(db_index=True, max_length=200)),
-                ('key', models.SlugField(default='default', max_length=100)),
-                ('label', models.CharField(blank=True, max_length=200)),
-                ('kwargs', models.JSONField(blank=True, default=dict)),
-                ('trigger_kind', models.CharField(choices=[('cron', 'Cron expression'), ('interval', 'Fixed interval'), ('once', 'Once, at a time')], default='cron', max_length=10)),
-                ('cron_expression', models.CharField(blank=True, help_text='5 fields (minute first) or 6 fields (seconds first), or @daily.', max_length=200)),
-                ('interval_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('interval_anchor', models.DateTimeField(blank=True, help_text='Interval slots are counted from here (default: creation time).', null=True)),
-                ('run_at', models.DateTimeField(blank=True, help_text='For one-off schedules.', null=True)),
-                ('timezone', models.CharField(default='UTC', max_length=64, validators=[tenants.models.validate_timezone])),
-                ('enabled', models.BooleanField(default=True)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('overlap_policy', models.CharField(choices=[('skip', 'Skip the slot (recorded as a skipped run)'), ('skip_and_retry', 'Skip, then try again after the retry delay'), ('queue', 'Queue behind the running one'), ('allow', 'Run in parallel')], default='skip', max_length=20)),
-                ('overlap_retry_delay_seconds', models.PositiveIntegerField(default=3600)),
-                ('misfire_policy', models.CharField(choices=[('run_once', 'Run once for all missed slots'), ('skip', 'Skip missed slots'), ('catch_up', 'Run every missed slot (bounded)')], default='run_once', max_length=20)),
-                ('misfire_grace_seconds', models.PositiveIntegerField(default=300)),
-                ('catch_up_limit', models.PositiveIntegerField(default=10)),
-                ('max_attempts', models.PositiveSmallIntegerField(default=1)),
-                ('retry_backoff_seconds', models.PositiveIntegerField(default=30)),
-                ('timeout_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('startup_delay_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('run_on_start', models.BooleanField(default=False)),
-                ('managed_by', models.CharField(blank=True, max_length=50)),
-                ('next_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_status', models.CharField(blank=True, max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(default=0, on_delete=django.db.models.deletion.CASCADE, related_name='schedules', to='tenants.owner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job_name", models.CharField(db_index=True, max_length=200)),
+                ("key", models.SlugField(default="default", max_length=100)),
+                ("label", models.CharField(blank=True, max_length=200)),
+                ("kwargs", models.JSONField(blank=True, default=dict)),
+                (
+                    "trigger_kind",
+                    models.CharField(
+                        choices=[
+                            ("cron", "Cron expression"),
+                            ("interval", "Fixed interval"),
+                            ("once", "Once, at a time"),
+                        ],
+                        default="cron",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "cron_expression",
+                    models.CharField(
+                        blank=True,
+                        help_text="5 fields (minute first) or 6 fields (seconds first), or @daily.",
+                        max_length=200,
+                    ),
+                ),
+                ("interval_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "interval_anchor",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Interval slots are counted from here (default: creation time).",
+                        null=True,
+                    ),
+                ),
+                ("run_at", models.DateTimeField(blank=True, help_text="For one-off schedules.", null=True)),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="UTC", max_length=64, validators=[tenants.models.validate_timezone]
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "overlap_policy",
+                    models.CharField(
+                        choices=[
+                            ("skip", "Skip the slot (recorded as a skipped run)"),
+                            ("skip_and_retry", "Skip, then try again after the retry delay"),
+                            ("queue", "Queue behind the running one"),
+                            ("allow", "Run in parallel"),
+                        ],
+                        default="skip",
+                        max_length=20,
+                    ),
+                ),
+                ("overlap_retry_delay_seconds", models.PositiveIntegerField(default=3600)),
+                (
+                    "misfire_policy",
+                    models.CharField(
+                        choices=[
+                            ("run_once", "Run once for all missed slots"),
+                            ("skip", "Skip missed slots"),
+                            ("catch_up", "Run every missed slot (bounded)"),
+                        ],
+                        default="run_once",
+                        max_length=20,
+                    ),
+                ),
+                ("misfire_grace_seconds", models.PositiveIntegerField(default=300)),
+                ("catch_up_limit", models.PositiveIntegerField(default=10)),
+                ("max_attempts", models.PositiveSmallIntegerField(default=1)),
+                ("retry_backoff_seconds", models.PositiveIntegerField(default=30)),
+                ("timeout_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("startup_delay_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("run_on_start", models.BooleanField(default=False)),
+                ("managed_by", models.CharField(blank=True, max_length=50)),
+                ("next_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_status", models.CharField(blank=True, max_length=20)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        default=0,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="schedules",
+                        to="tenants.owner",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='JobRun',
+            name="JobRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_name', models.CharField(max_length=200)),
-                ('kwargs', models.JSONField(blank=True, default=dict)),
-                ('slot', models.DateTimeField(help_text='The fire time this run stands for (UTC).')),
-                ('due_at', models.DateTimeField(help_text='When it may start: the slot, or later for retries.')),
-                ('trigger', models.CharField(choices=[('scheduled', 'Scheduled'), ('manual', 'Manual'), ('retry', 'Retry'), ('startup', 'Start-up')], default='scheduled', max_length=10)),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('timed_out', 'Timed out'), ('lost', 'Lost'), ('skipped', 'Skipped'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('attempt', models.PositiveSmallIntegerField(default=1)),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration', models.DurationField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('error', models.TextField(blank=True)),
-                ('traceback', models.TextField(blank=True)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='job_runs', to='tenants.owner')),
-                ('schedule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='jobs.schedule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job_name", models.CharField(max_length=200)),
+                ("kwargs", models.JSONField(blank=True, default=dict)),
+                ("slot", models.DateTimeField(help_text="The fire time this run stands for (UTC).")),
+                (
+                    "due_at",
+                    models.DateTimeField(help_text="When it may start: the slot, or later for retries."),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("manual", "Manual"),
+                            ("retry", "Retry"),
+                            ("startup", "Start-up"),
+                        ],
+                        default="scheduled",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("timed_out", "Timed out"),
+                            ("lost", "Lost"),
+                            ("skipped", "Skipped"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempt", models.PositiveSmallIntegerField(default=1)),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration", models.DurationField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                ("error", models.TextField(blank=True)),
+                ("traceback", models.TextField(blank=True)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="job_runs",
+                        to="tenants.owner",
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to="jobs.schedule",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='schedule',
-            index=models.Index(condition=models.Q(('enabled', True), ('next_run_at__isnull', False), ('paused_at__isnull', True)), fields=['next_run_at'], name='schedule_due_idx'),
+            model_name="schedule",
+            index=models.Index(
+                condition=models.Q(
+                    ("enabled", True), ("next_run_at__isnull", False), ("paused_at__isnull", True)
+                ),
+                fields=["next_run_at"],
+                name="schedule_due_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='schedule',
-            constraint=models.UniqueConstraint(fields=('job_name', 'owner', 'key'), name='schedule_unique_job_owner_key'),
+            model_name="schedule",
+            constraint=models.UniqueConstraint(
+                fields=("job_name", "owner", "key"), name="schedule_unique_job_owner_key"
+            ),
         ),
         migrations.AddIndex(
-            model_name='jobrun',
-            index=models.Index(fields=['-slot'], name='jobrun_slot_idx'),
+            model_name="jobrun",
+            index=models.Index(fields=["-slot"], name="jobrun_slot_idx"),
         ),
         migrations.AddIndex(
-            model_name='jobrun',
-            index=models.Index(fields=['schedule', '-slot'], name='jobrun_schedule_slot_idx'),
+            model_name="jobrun",
+            index=models.Index(fields=["schedule", "-slot"], name="jobrun_schedule_slot_idx"),
         ),
         migrations.AddIndex(
-            model_name='jobrun',
-            index=models.Index(condition=models.Q(('status__in', ['scheduled', 'queued', 'running'])), fields=['status', 'heartbeat_at'], name='jobrun_active_idx'),
+            model_name="jobrun",
+            index=models.Index(
+                condition=models.Q(("status__in", ["scheduled", "queued", "running"])),
+                fields=["status", "heartbeat_at"],
+                name="jobrun_active_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='jobrun',
-            constraint=models.UniqueConstraint(fields=('schedule', 'slot', 'attempt'), name='jobrun_unique_schedule_slot_attempt'),
+            model_name="jobrun",
+            constraint=models.UniqueConstraint(
+                fields=("schedule", "slot", "attempt"), name="jobrun_unique_schedule_slot_attempt"
+            ),
         ),
     ]

@@ -156,3 +156,14 @@ def test_a_deactivated_owners_backup_schedule_is_disabled(owner, committed):
     committed(owner.save)
 
     assert not managed_schedule(owner.pk).enabled
+
+
+def test_the_default_schedule_sync_gives_every_owner_without_one_its_managed_backup(owner):
+    from jobs.services import sync_default_schedules
+
+    Schedule.objects.filter(job_name="backups.run").delete()
+    sync_default_schedules(now=datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    managed = Schedule.objects.filter(job_name="backups.run", key="managed", managed_by="backups")
+    assert set(managed.values_list("owner_id", flat=True)) == {GLOBAL_OWNER_ID, owner.pk}
+    sync_default_schedules(now=datetime(2026, 3, 1, 12, 1, tzinfo=UTC))
+    assert managed.count() == 2
