@@ -45,6 +45,40 @@ class JobNameFilter(admin.SimpleListFilter):
         return queryset.filter(job_name=self.value()) if self.value() else queryset
 
 
+class ManagedFilter(admin.SimpleListFilter):
+    title = "kept by"
+    parameter_name = "managed"
+
+    def lookups(self, request, model_admin):
+        return [("code", "code (derived from settings)"), ("people", "people (edited here)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "code":
+            return queryset.exclude(managed_by="")
+        if self.value() == "people":
+            return queryset.filter(managed_by="")
+        return queryset
+
+
+# What code derives on a managed schedule; a hand edit would be overwritten by the next sync.
+MANAGED_FIELDS = (
+    "job_name",
+    "owner",
+    "key",
+    "label",
+    "trigger_kind",
+    "cron_expression",
+    "interval_seconds",
+    "interval_anchor",
+    "run_at",
+    "timezone",
+    "enabled",
+    "overlap_policy",
+    "overlap_retry_delay_seconds",
+    "timeout_seconds",
+)
+
+
 @admin.register(Schedule)
 class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdmin):
     form = ScheduleForm
@@ -57,8 +91,9 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         "last_status",
         "enabled",
         "paused",
+        "managed",
     )
-    list_filter = ("enabled", JobNameFilter, VisibleOwnerFilter)
+    list_filter = ("enabled", JobNameFilter, VisibleOwnerFilter, ManagedFilter)
     list_select_related = ("owner",)
     search_fields = ("job_name", "key", "label")
     show_full_result_count = False
@@ -109,6 +144,27 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         ),
         ("Last run", {"fields": ("last_run_at", "last_status")}),
     )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Schedule | None = None) -> tuple[str, ...]:
+        if obj is not None and obj.managed_by:
+            return (*self.readonly_fields, *MANAGED_FIELDS)
+        return self.readonly_fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not obj.managed_by:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        note = (
+            f"Managed by {obj.managed_by}: derived from the owner's settings (for backups the "
+            "BACKUP_SCHEDULE_* keys on the owner's page) and kept in sync with them. Change the settings, "
+            "not this schedule; pausing it and running it now work as usual."
+        )
+        return [(name, {**options, "description": note}), *rest]
+
+    @admin.display(description="managed", boolean=True, ordering="managed_by")
+    def managed(self, schedule: Schedule) -> bool:
+        return bool(schedule.managed_by)
 
     @admin.display(description="trigger")
     def trigger(self, schedule: Schedule) -> str:

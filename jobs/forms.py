@@ -44,6 +44,8 @@ class ScheduleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if "job_name" not in self.fields:
+            return  # read-only here (a managed schedule)
         choices = [(definition.name, definition.name) for definition in registered_jobs()]
         current = self.instance.job_name
         if current and current not in dict(choices):

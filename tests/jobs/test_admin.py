@@ -124,3 +124,22 @@ def test_the_outsider_gets_404_for_another_owners_run(outsider_client, schedule)
 
 def test_job_switches_are_for_superusers_only(member_client):
     assert member_client.get(reverse("admin:jobs_jobswitch_changelist")).status_code == 403
+
+
+def test_a_managed_schedule_is_marked_and_its_derived_fields_are_read_only(member_client, owner):
+    from backups.schedules import sync_backup_schedule
+
+    managed = sync_backup_schedule(owner)
+    listing = member_client.get(reverse("admin:jobs_schedule_changelist"), {"managed": "code"})
+    assert managed.label in listing.text
+    page = member_client.get(change_url(managed))
+    assert "Managed by backups" in page.text
+    assert 'name="cron_expression"' not in page.text
+    assert 'name="max_attempts"' in page.text  # the policies nobody derives stay editable
+
+
+def test_the_managed_filter_leaves_out_schedules_edited_by_hand(member_client, schedule):
+    listing = member_client.get(reverse("admin:jobs_schedule_changelist"), {"managed": "code"})
+    assert change_url(schedule) not in listing.text
+    listing = member_client.get(reverse("admin:jobs_schedule_changelist"), {"managed": "people"})
+    assert change_url(schedule) in listing.text
