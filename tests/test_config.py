@@ -1,4 +1,8 @@
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -58,3 +62,24 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
         journal_mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
         busy_timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
     assert (journal_mode, busy_timeout) == ("wal", 20000)
+
+
+def test_a_dead_database_is_one_line_and_exit_code_1_in_every_command(tmp_path):
+
+    environment = {
+        **os.environ,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:9/none",
+        "DATA_DIR": str(tmp_path),
+    }
+    for command in (["jobs", "list"], ["backup", "list"], ["owner_settings", "get", "0"], ["seed_demo"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, command
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("CommandError: Database unavailable or not migrated"), result.stderr

@@ -17,12 +17,13 @@ from backups.errors import BackupError
 from backups.models import Backup
 from backups.retention import apply_retention
 from backups.schedules import JOB_NAME, SCHEDULE_KEY, sync_all_backup_schedules
+from config.commands import DatabaseErrorAsCommandError
 from tenants.models import GLOBAL_OWNER_ID, Owner
 
 LIST_LIMIT = 50
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorAsCommandError, BaseCommand):
     help = "Take, list, verify, restore and prune backups."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.utils import timezone
 
+from config.commands import DatabaseErrorAsCommandError
 from jobs import services
 from jobs.dispatcher import Dispatcher
 from jobs.history import prune_runs
@@ -20,7 +21,7 @@ from tenants.models import GLOBAL_OWNER_ID, Owner
 WAIT_POLL_SECONDS = 0.5
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorAsCommandError, BaseCommand):
     help = "List, run, pause and resume scheduled jobs; show run history; dispatch; prune history."
 
     def add_arguments(self, parser: CommandParser) -> None:

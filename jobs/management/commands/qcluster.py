@@ -14,10 +14,11 @@ from django.db import connections
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
+from config.commands import DatabaseErrorAsCommandError
 from jobs.dispatcher import Dispatcher
 
 
-class Command(DjangoQClusterCommand):
+class Command(DatabaseErrorAsCommandError, DjangoQClusterCommand):
     help = "Starts a django-q2 cluster with the jobs dispatcher inside it."
 
     def add_arguments(self, parser) -> None:

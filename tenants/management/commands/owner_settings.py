@@ -2,11 +2,12 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.commands import DatabaseErrorAsCommandError
 from tenants import owner_settings
 from tenants.lookup import OwnerNotFound, find_owner
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorAsCommandError, BaseCommand):
     help = (
         "Read and change per-owner settings. OWNER is an id or slug (0 or 'global' is the global owner). "
         "`get OWNER [KEY]` shows the effective value and where it comes from; `set OWNER KEY VALUE` stores "

@@ -2,11 +2,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from billing.demo import seed_billing_demo
+from config.commands import DatabaseErrorAsCommandError
 from inventory.demo import seed_stock_demo
 from tenants.demo import seed_owners, seed_users
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorAsCommandError, BaseCommand):
     help = "Create demo owners, settings, users and domain data. Idempotent: existing rows are left alone."
 
     def handle(self, *args, **options) -> None:
