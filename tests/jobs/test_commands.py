@@ -44,7 +44,7 @@ def test_run_of_an_unknown_job_is_a_command_error():
 
 
 def test_run_for_an_unknown_owner_is_a_command_error():
-    with pytest.raises(CommandError, match="No owner with id 999"):
+    with pytest.raises(CommandError, match="No owner with id or slug .999."):
         jobs("run", "tests.record", "--owner", "999")
 
 
@@ -111,3 +111,9 @@ def test_qcluster_is_our_command_with_the_dispatcher_inside():
     from django.core.management import get_commands
 
     assert get_commands()["qcluster"] == "jobs"
+
+
+def test_run_takes_the_owner_by_slug(owner):
+    out = StringIO()
+    call_command("jobs", "run", "tests.record", "--owner", owner.slug, stdout=out)
+    assert f"requested for owner {owner.pk}" in out.getvalue()

@@ -18,6 +18,7 @@ from backups.models import Backup
 from backups.retention import apply_retention
 from backups.schedules import JOB_NAME, SCHEDULE_KEY, sync_all_backup_schedules
 from config.commands import DatabaseErrorAsCommandError
+from tenants.lookup import OwnerNotFound, find_owner
 from tenants.models import GLOBAL_OWNER_ID, Owner
 
 LIST_LIMIT = 50
@@ -30,12 +31,14 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
         now = actions.add_parser("now", help="Back up one owner (default: the whole database, owner 0).")
-        now.add_argument("--owner", type=int, default=GLOBAL_OWNER_ID, help="Owner id (0 = full database).")
+        now.add_argument(
+            "--owner", default=str(GLOBAL_OWNER_ID), help="Owner id or slug (0 = full database)."
+        )
         now.add_argument("--wait", action="store_true", help="Run here and wait, instead of queueing a run.")
         now.add_argument("--codec", choices=("zstd", "gzip", "none"), default=services.DEFAULT_CODEC)
 
         listing = actions.add_parser("list", help=f"Show the newest {LIST_LIMIT} backups.")
-        listing.add_argument("--owner", type=int, help="Only this owner's backups.")
+        listing.add_argument("--owner", help="Only this owner's backups (id or slug).")
         listing.add_argument("--json", action="store_true", help="One JSON document instead of a table.")
 
         verify = actions.add_parser(
@@ -52,7 +55,7 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         restore.add_argument("--force", action="store_true", help="Allow overwriting the live database.")
 
         prune = actions.add_parser("prune", help="Apply the retention settings.")
-        prune.add_argument("--owner", type=int, help="Only this owner (default: every owner).")
+        prune.add_argument("--owner", help="Only this owner, by id or slug (default: every owner).")
         prune.add_argument(
             "--dry-run", action="store_true", help="Show what would be pruned; change nothing."
         )
@@ -77,8 +80,8 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
 
     # --- actions --------------------------------------------------------------------------------------
 
-    def backup_now(self, *, owner: int, wait: bool, codec: str, **options) -> None:
-        self._owner(owner)
+    def backup_now(self, *, owner: str, wait: bool, codec: str, **options) -> None:
+        owner = self._owner(owner).pk
         if not wait:
             self._queue_run(owner)
             return
@@ -132,7 +135,7 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         self._end_progress()
         self.stdout.write(f"Backup #{backup.pk} {services.describe_restore(report)}.")
 
-    def prune(self, *, owner: int | None, dry_run: bool, **options) -> None:
+    def prune(self, *, owner: str | None, dry_run: bool, **options) -> None:
         owners = [self._owner(owner)] if owner is not None else list(Owner.objects.order_by("pk"))
         failures = []
         for each in owners:
@@ -169,11 +172,11 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
             f"Queued backup run #{run.pk} for owner {owner_id}; a worker (manage.py qcluster) will take it."
         )
 
-    def _owner(self, owner_id: int) -> Owner:
+    def _owner(self, reference: str | int) -> Owner:
         try:
-            return Owner.objects.get(pk=owner_id)
-        except Owner.DoesNotExist:
-            raise CommandError(f"There is no owner {owner_id}.") from None
+            return find_owner(reference)
+        except OwnerNotFound as missing:
+            raise CommandError(str(missing)) from None
 
     def _backup(self, backup_id: int) -> Backup:
         try:

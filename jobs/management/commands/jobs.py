@@ -16,7 +16,8 @@ from jobs.history import prune_runs
 from jobs.models import JobRun, Schedule
 from jobs.registry import UnknownJobError, get_job
 from jobs.triggers import InvalidTrigger, describe_trigger
-from tenants.models import GLOBAL_OWNER_ID, Owner
+from tenants.lookup import OwnerNotFound, find_owner
+from tenants.models import GLOBAL_OWNER_ID
 
 WAIT_POLL_SECONDS = 0.5
 
@@ -30,7 +31,9 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         listing.add_argument("--json", action="store_true", dest="as_json")
         run = actions.add_parser("run", help="Run a job now.")
         run.add_argument("name")
-        run.add_argument("--owner", type=int, default=GLOBAL_OWNER_ID, help="Owner id (default: 0, global).")
+        run.add_argument(
+            "--owner", default=str(GLOBAL_OWNER_ID), help="Owner id or slug (default: 0, global)."
+        )
         run.add_argument(
             "--wait", action="store_true", help="Wait for the run to finish; exit 1 unless it succeeds."
         )
@@ -59,9 +62,11 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
                 f"next={row['next_run_at'] or '-':<26} {row['trigger']}"
             )
 
-    def do_run(self, *, name: str, owner: int, wait: bool = False, **_options) -> None:
-        if not Owner.objects.filter(pk=owner).exists():
-            raise CommandError(f"No owner with id {owner}.")
+    def do_run(self, *, name: str, owner: str, wait: bool = False, **_options) -> None:
+        try:
+            owner = find_owner(owner).pk
+        except OwnerNotFound as missing:
+            raise CommandError(str(missing)) from None
         try:
             get_job(name)
         except UnknownJobError as unknown:
