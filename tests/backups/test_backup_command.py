@@ -59,7 +59,7 @@ def test_now_without_wait_queues_a_manual_run_for_the_engine(owner):
 
 
 def test_now_for_an_unknown_owner_is_a_user_error(db):
-    with pytest.raises(CommandError, match="No owner with id or slug .4242."):
+    with pytest.raises(CommandError, match="No owner with id or slug '4242'"):
         backup("now", "--owner", "4242", "--wait")
 
 

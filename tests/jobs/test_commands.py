@@ -44,7 +44,7 @@ def test_run_of_an_unknown_job_is_a_command_error():
 
 
 def test_run_for_an_unknown_owner_is_a_command_error():
-    with pytest.raises(CommandError, match="No owner with id or slug .999."):
+    with pytest.raises(CommandError, match="No owner with id or slug '999'"):
         jobs("run", "tests.record", "--owner", "999")
 
 
