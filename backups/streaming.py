@@ -66,9 +66,9 @@ def compressor(codec: str) -> Compressor:
     """A fresh streaming compressor for ``codec``; call ``flush()`` once at the very end."""
     check_codec(codec)
     if codec == "zstd":
-        # Single-threaded: zstd's worker mode keeps ~3 jobs of input and output buffered (+3 MiB RSS even
-        # with 1 MiB jobs) and bought no speed, because the dump child and the database already keep the
-        # other core busy. compress() releases the GIL, so the upload thread still runs alongside.
+        # Single-threaded: zstd's worker mode keeps jobs of input and output buffered (+5 MiB peak RSS
+        # with 1 MiB jobs) and was no faster on the benchmark (S3 and file system), because pg_dump and
+        # the database server already keep the other core busy.
         params = zstandard.ZstdCompressionParameters.from_level(
             ZSTD_LEVEL, window_log=ZSTD_WINDOW_LOG, write_checksum=1
         )

@@ -6,7 +6,6 @@ only through PG* environment variables; argv holds no secret.
 """
 
 import contextlib
-import fcntl
 import logging
 import os
 import subprocess
@@ -26,9 +25,6 @@ from backups.streaming import CHUNK_SIZE
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20
-# pg_dump's stdout pipe holds 64 KiB by default, so pg_dump stalls while we compress a chunk. 1 MiB (the
-# unprivileged maximum, /proc/sys/fs/pipe-max-size) lets it run ahead; the pages are the kernel's.
-DUMP_PIPE_SIZE = 1024 * 1024
 # Inherited PG* variables could silently point a tool at another server or service file.
 _LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSERVICE")
 
@@ -99,7 +95,6 @@ def _dump_stream(argv: list[str], database: Database, chunk_size: int) -> Iterat
         stderr=subprocess.PIPE,
         env=_child_environment(database),
     )
-    _enlarge_pipe(child.stdout)
     stderr = _StderrTail(child.stderr)
     finished = False
     try:
@@ -113,12 +108,6 @@ def _dump_stream(argv: list[str], database: Database, chunk_size: int) -> Iterat
         if not finished:
             _stop(child)
         child.stdout.close()
-
-
-def _enlarge_pipe(stream) -> None:
-    # Only a speed-up: where the call is missing (not Linux) or refused (a lower limit), 64 KiB still work.
-    with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, DUMP_PIPE_SIZE)
 
 
 def _feed(child: subprocess.Popen, chunks: Iterable[bytes]) -> bool:
