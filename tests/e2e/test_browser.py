@@ -70,7 +70,7 @@ def test_a_superuser_sees_every_owner_on_the_dashboard(browsing):
 
 def test_a_superuser_creates_an_owner_and_sets_its_backup_time_only_when_valid(browsing):
     from jobs.models import Schedule
-    from tenants.models import Owner, OwnerSetting
+    from tenants.models import OwnerSetting
 
     make_superuser("root")
     browsing.log_in("root")
@@ -112,7 +112,6 @@ def test_a_superuser_creates_an_owner_and_sets_its_backup_time_only_when_valid(b
 def qcluster(tmp_path, settings, monkeypatch):
     """One real qcluster (dispatcher and a worker) on the test database, with the ORM broker on both
     databases; this process reads the same queue and cluster state, so the dashboard can show it."""
-    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
     database = connection.settings_dict
     url = (
         f"sqlite:///{database['NAME']}"

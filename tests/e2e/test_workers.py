@@ -16,7 +16,6 @@ from django.utils import timezone
 from jobs.models import JobRun, Schedule, TriggerKind
 from jobs.policies import OverlapPolicy
 from jobs.services import run_now
-from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.e2e import worker_jobs
 from tests.e2e.workers import Workers, wait_for
 
@@ -29,8 +28,6 @@ FIRING_SECONDS = 60
 @pytest.fixture
 def workers(tmp_path):
     assert worker_jobs  # registered here too, so run_now() knows the job names
-    # Transactional tests flush the tables, the migrated global owner included.
-    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
     started = Workers(tmp_path)
     yield started
     started.stop_all()

@@ -10,19 +10,12 @@ from django_q.signing import SignedPackage
 
 from jobs.dispatcher import dispatch_due
 from jobs.models import JobRun, Schedule
-from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.jobs.builders import T0, make_run, make_schedule
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 DISPATCHERS = 6
 SCHEDULES = 300
-
-
-@pytest.fixture(autouse=True)
-def global_owner():
-    # Transactional tests flush the tables, the migrated global owner included.
-    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
 
 
 def dispatch_at_once(now, rounds: int = 3) -> list[BaseException]:

@@ -9,7 +9,6 @@ from django.core import mail
 
 from jobs.models import JobRun
 from jobs.runner import Heartbeat, run_queued
-from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.jobs import sample_jobs
 from tests.jobs.builders import T0, make_run, make_schedule
 
@@ -114,7 +113,6 @@ def test_a_job_that_swallows_exceptions_still_times_out():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_outside_the_main_thread_also_times_out():
-    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
     slow = make_run(make_schedule("tests.sleep", now=T0, timeout_seconds=1, kwargs={"seconds": 30}), slot=NOW)
     outcome = []
     thread = threading.Thread(target=lambda: outcome.append(run(slow.pk)))
@@ -125,7 +123,6 @@ def test_a_run_outside_the_main_thread_also_times_out():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_thread_stamps_the_running_run():
-    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
     running = make_run(make_schedule(now=T0), status=JobRun.Status.RUNNING, slot=NOW, heartbeat_at=T0)
     beats = iter([NOW + timedelta(seconds=5)] * 1000)
     with Heartbeat(running.pk, every=0.01, clock=lambda: next(beats)):

@@ -3,7 +3,6 @@
 import pytest
 
 from jobs.wakeup import WakeupListener, wake_dispatchers
-from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.jobs.builders import make_schedule
 
 
@@ -18,7 +17,6 @@ def listener():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_committed_schedule_change_wakes_a_listening_dispatcher(listener):
-    Owner.objects.get_or_create(pk=GLOBAL_OWNER_ID, defaults={"name": "Global", "slug": "global"})
     make_schedule()
     assert listener.wait(5.0) is True
 
