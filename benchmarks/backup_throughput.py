@@ -479,8 +479,9 @@ def report(name: str, server: dict, best: dict[str, dict], repeat: int) -> None:
             f"{human(row['child_rss'] if ours else row['rss']):>10} {human(row['temp']):>10}"
         )
     print()
-    print("our peak RSS: the whole Python process (Django, every app, boto3); (idle): the same process")
-    print("just before the operation, so peak minus idle is what streaming costs. tool: pg_dump/pg_restore.")
+    print("our peak RSS: the whole Python process (Django, every app, boto3), importing only what a")
+    print("production install (requirements.txt) has; (idle): the same process just before the operation,")
+    print("so peak minus idle is what streaming costs. tool: pg_dump/pg_restore.")
     print(f"load average at the end: {' '.join(f'{value:.1f}' for value in os.getloadavg())}")
     print()
     for label, ours in (("S3", best[OURS_S3]), ("file system", best[OURS_FS])):
