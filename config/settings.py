@@ -181,6 +181,11 @@ JOBS_MAX_TIMEOUT = env.int("JOBS_MAX_TIMEOUT", default=6 * 3600)
 JOBS_HEARTBEAT_SECONDS = env.int("JOBS_HEARTBEAT_SECONDS", default=10)
 JOBS_LOST_AFTER_SECONDS = env.int("JOBS_LOST_AFTER_SECONDS", default=60)
 JOBS_RUN_HISTORY_DAYS = env.int("JOBS_RUN_HISTORY_DAYS", default=90)
+# Fire-ahead: a dispatcher prepares a claim this long before its slot and commits it at the slot (see
+# jobs/dispatcher.py). Off on SQLite, whose one writer lock would be held meanwhile.
+JOBS_DISPATCH_LEAD_MS = env.int(
+    "JOBS_DISPATCH_LEAD_MS", default=0 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 200
+)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

@@ -184,6 +184,14 @@ def test_the_dispatcher_loop_dispatches_what_is_due():
     assert JobRun.objects.filter(status="queued").count() == 1
 
 
+def test_the_loop_wakes_the_lead_before_the_next_slot():
+    make_schedule(now=T0)
+    ahead = Dispatcher(clock=lambda: T0, max_sleep=120, lead=timedelta(milliseconds=200))
+    ahead._last_housekeeping = ahead._last_sync = T0
+    assert ahead._dispatch_and_measure_sleep() == pytest.approx(59.8)
+    assert JobRun.objects.count() == 0
+
+
 def test_a_waiting_run_of_a_switched_off_job_is_cancelled_not_queued():
     schedule = make_schedule(now=T0)
     JobSwitch.objects.create(job_name="tests.record", enabled=False)
