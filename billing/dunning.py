@@ -8,15 +8,13 @@ its paid period has ended or one of its invoices is overdue.
 
 from datetime import date, datetime
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
+from billing.chunks import CHUNK_SIZE, for_each_locked_chunk
 from billing.models import Invoice, Subscription
 from notifications import outbox
 from notifications.models import Notification
 from tenants.models import Owner
-
-CHUNK_SIZE = 500
 
 
 def mark_past_due(
@@ -26,30 +24,21 @@ def mark_past_due(
     overdue_invoice = Invoice.objects.filter(
         subscription=OuterRef("pk"), paid_at__isnull=True, due_date__lt=today
     )
-    due = (
-        Subscription.objects.filter(owner=owner, status=Subscription.Status.ACTIVE)
-        .filter(Q(current_period_end__lte=now) | Q(Exists(overdue_invoice)))
-        .order_by("pk")
+    due = Subscription.objects.filter(owner=owner, status=Subscription.Status.ACTIVE).filter(
+        Q(current_period_end__lte=now) | Q(Exists(overdue_invoice))
     )
     counts = {"subscriptions_past_due": 0, "past_due_notices": 0}
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            chunk = list(
-                due.filter(pk__gt=last_id)
-                .select_for_update()
-                .only("pk", "plan", "current_period_end")[:chunk_size]
-            )
-            if not chunk:
-                return counts
-            moved = Subscription.objects.filter(
-                pk__in=[subscription.pk for subscription in chunk], status=Subscription.Status.ACTIVE
-            ).update(status=Subscription.Status.PAST_DUE)
-            counts["subscriptions_past_due"] += moved
-            counts["past_due_notices"] += outbox.record(
-                owner.pk, [_past_due_notice(owner, subscription) for subscription in chunk], now=now
-            )
-        last_id = chunk[-1].pk
+
+    def handle(chunk: list[Subscription]) -> None:
+        counts["subscriptions_past_due"] += Subscription.objects.filter(
+            pk__in=[subscription.pk for subscription in chunk], status=Subscription.Status.ACTIVE
+        ).update(status=Subscription.Status.PAST_DUE)
+        counts["past_due_notices"] += outbox.record(
+            owner.pk, [_past_due_notice(owner, subscription) for subscription in chunk], now=now
+        )
+
+    for_each_locked_chunk(due, handle, fields=("pk", "plan", "current_period_end"), chunk_size=chunk_size)
+    return counts
 
 
 def notify_overdue_invoices(
@@ -62,39 +51,34 @@ def notify_overdue_invoices(
     """
     owed = Invoice.objects.filter(
         owner=owner, paid_at__isnull=True, dunning__lt=Invoice.Dunning.REMINDED, due_date__lt=today
-    ).order_by("pk")
+    )
     counts = {"invoice_overdue_notices": 0, "invoice_reminders": 0}
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            chunk = list(
-                owed.filter(pk__gt=last_id)
-                .select_for_update()
-                .only("pk", "number", "amount", "currency", "due_date", "dunning")[:chunk_size]
+
+    def handle(chunk: list[Invoice]) -> None:
+        by_level: dict[int, list[Invoice]] = {Invoice.Dunning.OVERDUE: [], Invoice.Dunning.REMINDED: []}
+        for invoice in chunk:
+            level = (
+                Invoice.Dunning.REMINDED
+                if (today - invoice.due_date).days >= reminder_days
+                else Invoice.Dunning.OVERDUE
             )
-            if not chunk:
-                return counts
-            by_level: dict[int, list[Invoice]] = {Invoice.Dunning.OVERDUE: [], Invoice.Dunning.REMINDED: []}
-            for invoice in chunk:
-                level = (
-                    Invoice.Dunning.REMINDED
-                    if (today - invoice.due_date).days >= reminder_days
-                    else Invoice.Dunning.OVERDUE
-                )
-                if level > invoice.dunning:
-                    by_level[level].append(invoice)
-            for level, invoices in by_level.items():
-                if not invoices:
-                    continue
-                Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices], dunning__lt=level).update(
-                    dunning=level
-                )
-                recorded = outbox.record(
-                    owner.pk, [_invoice_notice(invoice, level, today) for invoice in invoices], now=now
-                )
-                key = "invoice_reminders" if level == Invoice.Dunning.REMINDED else "invoice_overdue_notices"
-                counts[key] += recorded
-        last_id = chunk[-1].pk
+            if level > invoice.dunning:
+                by_level[level].append(invoice)
+        for level, invoices in by_level.items():
+            if not invoices:
+                continue
+            Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices], dunning__lt=level).update(
+                dunning=level
+            )
+            recorded = outbox.record(
+                owner.pk, [_invoice_notice(invoice, level, today) for invoice in invoices], now=now
+            )
+            key = "invoice_reminders" if level == Invoice.Dunning.REMINDED else "invoice_overdue_notices"
+            counts[key] += recorded
+
+    fields = ("pk", "number", "amount", "currency", "due_date", "dunning")
+    for_each_locked_chunk(owed, handle, fields=fields, chunk_size=chunk_size)
+    return counts
 
 
 def _past_due_notice(owner: Owner, subscription: Subscription) -> outbox.NewNotification:

@@ -7,15 +7,13 @@ most urgent notice is sent: "ends in 7 days" is wrong once 2 days are left.
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
-
+from billing.chunks import CHUNK_SIZE, for_each_locked_chunk
 from billing.models import Subscription
 from notifications import outbox
 from notifications.models import Notification
 from tenants.models import Owner
 
 REMINDER_DAYS = (1, 3, 7)  # most urgent first
-CHUNK_SIZE = 500
 
 
 def trial_stage(trial_ends_at: datetime, now: datetime) -> str | None:
@@ -36,37 +34,31 @@ def trial_notice_key(subscription_id: int, trial_ends_at: datetime, stage: str) 
 def process_trials(owner: Owner, *, now: datetime, chunk_size: int = CHUNK_SIZE) -> dict[str, int]:
     """Expire the owner's ended trials and record the due notices, a locked chunk per transaction.
 
-    The chunk is read ``FOR UPDATE`` (PostgreSQL), so a concurrent run waits and then sees the rows as
-    this run left them; the status UPDATE is conditional and the notices are deduplicated by key, so even
-    without the lock (SQLite serialises writers anyway) nothing happens twice.
+    A concurrent run waits for the chunk's lock and then sees the rows as this run left them; the status
+    UPDATE is conditional and the notices are deduplicated by key, so even without the lock nothing
+    happens twice.
     """
     horizon = now + timedelta(days=max(REMINDER_DAYS))
     trials = Subscription.objects.filter(
         owner=owner, status=Subscription.Status.TRIAL, trial_ends_at__lte=horizon
-    ).order_by("pk")
+    )
     counts = {"trials_expired": 0, "trial_notices": 0}
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            chunk = list(
-                trials.filter(pk__gt=last_id)
-                .select_for_update()
-                .only("pk", "plan", "trial_ends_at")[:chunk_size]
-            )
-            if not chunk:
-                return counts
-            staged = [(subscription, trial_stage(subscription.trial_ends_at, now)) for subscription in chunk]
-            ended = [subscription.pk for subscription, stage in staged if stage == "expired"]
-            if ended:
-                counts["trials_expired"] += Subscription.objects.filter(
-                    pk__in=ended, status=Subscription.Status.TRIAL
-                ).update(status=Subscription.Status.EXPIRED)
-            counts["trial_notices"] += outbox.record(
-                owner.pk,
-                [_trial_notice(owner, subscription, stage) for subscription, stage in staged if stage],
-                now=now,
-            )
-        last_id = chunk[-1].pk
+
+    def handle(chunk: list[Subscription]) -> None:
+        staged = [(subscription, trial_stage(subscription.trial_ends_at, now)) for subscription in chunk]
+        ended = [subscription.pk for subscription, stage in staged if stage == "expired"]
+        if ended:
+            counts["trials_expired"] += Subscription.objects.filter(
+                pk__in=ended, status=Subscription.Status.TRIAL
+            ).update(status=Subscription.Status.EXPIRED)
+        counts["trial_notices"] += outbox.record(
+            owner.pk,
+            [_trial_notice(owner, subscription, stage) for subscription, stage in staged if stage],
+            now=now,
+        )
+
+    for_each_locked_chunk(trials, handle, fields=("pk", "plan", "trial_ends_at"), chunk_size=chunk_size)
+    return counts
 
 
 def _trial_notice(owner: Owner, subscription: Subscription, stage: str) -> outbox.NewNotification:
