@@ -1,11 +1,8 @@
 from datetime import timedelta
 
-from django.utils import timezone
-
 from billing.checks import check_owner
 from jobs.registry import JobContext, job
-from notifications.sweep import sweep_owners
-from tenants.models import GLOBAL_OWNER_ID
+from notifications.sweep import sweep_for_run
 
 
 @job(
@@ -18,11 +15,4 @@ from tenants.models import GLOBAL_OWNER_ID
 )
 def trial_and_payments(ctx: JobContext, **kwargs) -> dict:
     """Trial reminders and expiry, past-due subscriptions and overdue-invoice notices for every owner."""
-    now = timezone.now()
-    only = None if ctx.owner_id == GLOBAL_OWNER_ID else [ctx.owner_id]
-    return sweep_owners(
-        lambda owner: check_owner(owner, now=now),
-        owner_ids=only,
-        heartbeat=ctx.heartbeat,
-        job_logger=ctx.logger,
-    )
+    return sweep_for_run(ctx, check_owner)

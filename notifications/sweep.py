@@ -16,7 +16,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from django.utils import timezone
+
+from jobs.registry import JobContext
 from tenants.models import GLOBAL_OWNER_ID, Owner
 
 logger = logging.getLogger(__name__)
@@ -96,3 +100,18 @@ def sweep_owners(
     if summary.owners and summary.owners_failed == summary.owners:
         raise SweepFailed(result)
     return result
+
+
+def sweep_for_run(ctx: JobContext, check_owner: Callable[..., dict[str, int]]) -> dict:
+    """A domain job's body: ``check_owner(owner, now=...)`` for every owner, one ``now`` for the whole run.
+
+    A run of the global owner's schedule sweeps every owner; a run for one owner (``jobs run NAME --owner``,
+    or a per-owner schedule) sweeps that owner only.
+    """
+    now: datetime = timezone.now()
+    return sweep_owners(
+        lambda owner: check_owner(owner, now=now),
+        owner_ids=None if ctx.owner_id == GLOBAL_OWNER_ID else [ctx.owner_id],
+        heartbeat=ctx.heartbeat,
+        job_logger=ctx.logger,
+    )
