@@ -76,17 +76,9 @@ def skip_run(
             return None  # the next regular slot tries again anyway
         try:
             with transaction.atomic():
-                return JobRun.objects.create(
-                    schedule=schedule,
-                    job_name=run.job_name,
-                    owner_id=run.owner_id,
-                    kwargs=run.kwargs,
-                    slot=run.slot,
-                    due_at=recheck_at,
-                    trigger=JobRun.Trigger.RETRY,
-                    status=JobRun.Status.SCHEDULED,
-                    attempt=run.attempt + 1,
-                )
+                recheck = run.next_attempt(due_at=recheck_at)
+                recheck.save()
+                return recheck
         except IntegrityError:
             return None  # that recheck exists already
 

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from jobs import services
 from jobs.forms import ScheduleForm
-from jobs.models import JobRun, JobSwitch, Schedule
+from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
 from jobs.registry import registered_jobs
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
 from ops.admin_scale import (
@@ -66,12 +66,7 @@ MANAGED_FIELDS = (
     "owner",
     "key",
     "label",
-    "trigger_kind",
-    "cron_expression",
-    "interval_seconds",
-    "interval_anchor",
-    "run_at",
-    "timezone",
+    *TRIGGER_FIELDS,
     "enabled",
     "overlap_policy",
     "overlap_retry_delay_seconds",
@@ -109,39 +104,8 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
     )
     fieldsets = (
         (None, {"fields": ("job_name", "owner", "key", "label", "kwargs", "enabled", "paused_at")}),
-        (
-            "When",
-            {
-                "fields": (
-                    "trigger_kind",
-                    "cron_expression",
-                    "interval_seconds",
-                    "interval_anchor",
-                    "run_at",
-                    "timezone",
-                    "trigger",
-                    "upcoming_fire_times",
-                    "next_run_local",
-                )
-            },
-        ),
-        (
-            "Policies",
-            {
-                "fields": (
-                    "overlap_policy",
-                    "overlap_retry_delay_seconds",
-                    "misfire_policy",
-                    "misfire_grace_seconds",
-                    "catch_up_limit",
-                    "max_attempts",
-                    "retry_backoff_seconds",
-                    "timeout_seconds",
-                    "run_on_start",
-                    "startup_delay_seconds",
-                )
-            },
-        ),
+        ("When", {"fields": (*TRIGGER_FIELDS, "trigger", "upcoming_fire_times", "next_run_local")}),
+        ("Policies", {"fields": POLICY_FIELDS}),
         ("Last run", {"fields": ("last_run_at", "last_status")}),
     )
 

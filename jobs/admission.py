@@ -69,16 +69,4 @@ class Admission:
         # The next regular slot tries again anyway; a retry after it would only pile up.
         if next_regular_slot is not None and next_regular_slot <= retry_at:
             return
-        self.follow_ups.append(
-            JobRun(
-                schedule_id=run.schedule_id,
-                job_name=run.job_name,
-                owner_id=run.owner_id,
-                kwargs=run.kwargs,
-                slot=run.slot,
-                due_at=retry_at,
-                trigger=JobRun.Trigger.RETRY,
-                status=JobRun.Status.SCHEDULED,
-                attempt=run.attempt + 1,
-            )
-        )
+        self.follow_ups.append(run.next_attempt(due_at=retry_at))

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from jobs.models import Schedule
+from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, Schedule
 from jobs.registry import registered_jobs
 from ops.forms import CronExpressionInput, TimezoneField
 
@@ -15,30 +15,7 @@ class ScheduleForm(forms.ModelForm):
 
     class Meta:
         model = Schedule
-        fields = [
-            "job_name",
-            "owner",
-            "key",
-            "label",
-            "kwargs",
-            "trigger_kind",
-            "cron_expression",
-            "interval_seconds",
-            "interval_anchor",
-            "run_at",
-            "timezone",
-            "enabled",
-            "overlap_policy",
-            "overlap_retry_delay_seconds",
-            "misfire_policy",
-            "misfire_grace_seconds",
-            "catch_up_limit",
-            "max_attempts",
-            "retry_backoff_seconds",
-            "timeout_seconds",
-            "run_on_start",
-            "startup_delay_seconds",
-        ]
+        fields = ["job_name", "owner", "key", "label", "kwargs", *TRIGGER_FIELDS, "enabled", *POLICY_FIELDS]
         # The cron expression in words and its next fire times while typing (ops:cron_preview).
         widgets = {"cron_expression": CronExpressionInput()}
 

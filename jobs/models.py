@@ -160,17 +160,29 @@ class Schedule(models.Model):
         return tuple(getattr(self, name) for name in TIMING_FIELDS)
 
 
-# The fields that decide when a schedule fires next: changing one recomputes next_run_at.
-TIMING_FIELDS = (
+# The fields of a schedule's trigger, and of the policies its runs follow (forms and the admin list them).
+TRIGGER_FIELDS = (
     "trigger_kind",
     "cron_expression",
     "interval_seconds",
     "interval_anchor",
     "run_at",
     "timezone",
-    "enabled",
-    "paused_at",
 )
+POLICY_FIELDS = (
+    "overlap_policy",
+    "overlap_retry_delay_seconds",
+    "misfire_policy",
+    "misfire_grace_seconds",
+    "catch_up_limit",
+    "max_attempts",
+    "retry_backoff_seconds",
+    "timeout_seconds",
+    "run_on_start",
+    "startup_delay_seconds",
+)
+# The fields that decide when a schedule fires next: changing one recomputes next_run_at.
+TIMING_FIELDS = (*TRIGGER_FIELDS, "enabled", "paused_at")
 
 
 def _messages_of(invalid: Exception) -> dict | str:
@@ -305,3 +317,21 @@ class JobRun(models.Model):
     def lateness(self) -> timedelta | None:
         """How long after its due time the run started."""
         return None if self.started_at is None else self.started_at - self.due_at
+
+    def next_attempt(self, *, due_at: datetime) -> "JobRun":
+        """The unsaved retry of this run: same schedule, slot and arguments, the next attempt, due then.
+
+        Saving it twice is impossible (unique schedule, slot and attempt), which makes every retry path
+        idempotent: the second process to create it gets an ``IntegrityError``.
+        """
+        return JobRun(
+            schedule_id=self.schedule_id,
+            job_name=self.job_name,
+            owner_id=self.owner_id,
+            kwargs=self.kwargs,
+            slot=self.slot,
+            due_at=due_at,
+            trigger=JobRun.Trigger.RETRY,
+            status=JobRun.Status.SCHEDULED,
+            attempt=self.attempt + 1,
+        )

@@ -74,17 +74,7 @@ def schedule_retry(
     """
     if run.attempt >= policy.max_attempts:
         return None
-    retry = JobRun(
-        schedule_id=run.schedule_id,
-        job_name=run.job_name,
-        owner_id=run.owner_id,
-        kwargs=run.kwargs,
-        slot=run.slot,
-        due_at=now + backoff_delay(policy.retry_backoff, run.attempt, rng),
-        trigger=JobRun.Trigger.RETRY,
-        status=JobRun.Status.SCHEDULED,
-        attempt=run.attempt + 1,
-    )
+    retry = run.next_attempt(due_at=now + backoff_delay(policy.retry_backoff, run.attempt, rng))
     try:
         with transaction.atomic():
             retry.save()
