@@ -23,7 +23,7 @@ SHA-256 of that model's record lines, so a reader can check every section withou
 import datetime
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +277,21 @@ def _check_header(document: dict[str, Any]) -> None:
 
 def check_archive(chunks: Iterable[bytes]) -> ExportSummary:
     """Reads a whole export and checks it against its manifest; raises ``VerificationFailed`` if not."""
+    return _walk(chunks)
+
+
+def _walk(
+    chunks: Iterable[bytes],
+    *,
+    on_header: Callable[[dict[str, Any]], None] = lambda header: None,
+    on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+    before_manifest: Callable[[], None] = lambda: None,
+) -> ExportSummary:
+    """Reads an export to its very end, in order: header, rows, manifest, nothing after; checks it all.
+
+    The hooks see each part as it passes (restore inserts the rows); reading to the end, not just to the
+    manifest, lets a caller's end-of-stream checks run before it commits.
+    """
     header: dict[str, Any] | None = None
     summary: ExportSummary | None = None
     check = _ManifestCheck()
@@ -288,9 +303,12 @@ def check_archive(chunks: Iterable[bytes]) -> ExportSummary:
                 raise VerificationFailed("The export does not start with its header.")
             _check_header(document)
             header = document
+            on_header(header)
         elif kind == "row":
             check.record(document["model"], line)
+            on_row(document)
         elif kind == "manifest":
+            before_manifest()
             check.compare(document, header)
             summary = ExportSummary(owner_id=document["owner_id"], counts=check.counts, header=header)
         else:
@@ -343,36 +361,24 @@ def _advance_sequences(connection, restored_models: list[type[models.Model]]) ->
 
 
 def _restore_rows(chunks: Iterable[bytes], using: str) -> ExportSummary:
-    header: dict[str, Any] | None = None
-    summary: ExportSummary | None = None
-    check = _ManifestCheck()
     batch: list[tuple[str, dict[str, Any]]] = []
-    # Reads to the very end (not just to the manifest), so a caller's end-of-stream checks run before commit.
-    for kind, document, line in _read(chunks):
-        if summary is not None:
-            raise VerificationFailed("The export continues after its manifest.")
-        if header is None:
-            if kind != "header":
-                raise VerificationFailed("The export does not start with its header.")
-            _check_header(document)
-            header = document
-            _replace_owner(header, using)
-        elif kind == "row":
-            check.record(document["model"], line)
-            if (batch and batch[-1][0] != document["model"]) or len(batch) >= BATCH_SIZE:
-                _insert(batch, using)
-                batch = []
-            batch.append((document["model"], document))
-        elif kind == "manifest":
-            if batch:
-                _insert(batch, using)
-            check.compare(document, header)
-            summary = ExportSummary(owner_id=document["owner_id"], counts=check.counts, header=header)
-        else:
-            raise VerificationFailed("The export holds a second header.")
-    if summary is None:
-        raise VerificationFailed("The export ends before its manifest (truncated object).")
-    return summary
+
+    def add_row(document: dict[str, Any]) -> None:
+        if (batch and batch[-1][0] != document["model"]) or len(batch) >= BATCH_SIZE:
+            flush()
+        batch.append((document["model"], document))
+
+    def flush() -> None:
+        if batch:
+            _insert(batch, using)
+            batch.clear()
+
+    return _walk(
+        chunks,
+        on_header=lambda header: _replace_owner(header, using),
+        on_row=add_row,
+        before_manifest=flush,
+    )
 
 
 def _replace_owner(header: dict[str, Any], using: str) -> None:
