@@ -8,6 +8,7 @@ class BackupsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        # Importing schedules imports backups.owner_settings, which registers this app's per-owner keys.
         from backups import schedules
         from tenants.models import Owner
         from tenants.owner_settings import owner_setting_changed

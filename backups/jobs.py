@@ -2,31 +2,28 @@
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backups import services
+from backups import policy, services
 from backups.schedules import ensure_backup_schedules
 from jobs.models import JobRun, Schedule
-from jobs.policies import MisfirePolicy, OverlapPolicy
+from jobs.policies import OverlapPolicy
 from jobs.registry import JobContext, job
 from jobs.retries import policy_for
 
-# A large database may take hours; the broker's retry window (JOBS_MAX_TIMEOUT + 5 min) stays above this.
-BACKUP_TIMEOUT = timedelta(seconds=settings.JOBS_MAX_TIMEOUT)
 HEARTBEAT_EVERY_SECONDS = 5.0
 
 
 @job(
-    "backups.run",
+    policy.JOB_NAME,
     per_owner=True,
-    overlap=OverlapPolicy.SKIP_AND_RETRY,
-    overlap_retry_delay=timedelta(hours=1),
-    misfire=MisfirePolicy.RUN_ONCE,
-    timeout=BACKUP_TIMEOUT,
+    overlap=policy.OVERLAP,
+    overlap_retry_delay=policy.RECHECK_AFTER,
+    misfire=policy.MISFIRE,
+    timeout=policy.BACKUP_TIMEOUT,
     ensure_schedules=ensure_backup_schedules,
 )
 def run_backup(ctx: JobContext, codec: str = services.DEFAULT_CODEC, **kwargs) -> dict:

@@ -18,6 +18,13 @@ from django.utils import timezone
 
 from backups.errors import BackupError
 from backups.models import Backup, BackupStateError
+from backups.owner_settings import (
+    RETENTION_KEEP_DAILY,
+    RETENTION_KEEP_LAST,
+    RETENTION_KEEP_MONTHLY,
+    RETENTION_KEEP_WEEKLY,
+)
+from backups.storage import delete_object
 from tenants import owner_settings
 from tenants.models import Owner
 
@@ -32,28 +39,21 @@ class RetentionCandidate(Protocol):
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    keep_last: int = 7
-    keep_daily: int = 7
-    keep_weekly: int = 4
-    keep_monthly: int = 6
+    keep_last: int = RETENTION_KEEP_LAST.default
+    keep_daily: int = RETENTION_KEEP_DAILY.default
+    keep_weekly: int = RETENTION_KEEP_WEEKLY.default
+    keep_monthly: int = RETENTION_KEEP_MONTHLY.default
 
     @classmethod
     def for_owner(cls, owner_id: int) -> "RetentionPolicy":
         """The owner's effective BACKUP_RETENTION_* settings (own → global owner → default)."""
-        values = owner_settings.resolve_all(
-            owner_id,
-            [
-                "BACKUP_RETENTION_KEEP_LAST",
-                "BACKUP_RETENTION_KEEP_DAILY",
-                "BACKUP_RETENTION_KEEP_WEEKLY",
-                "BACKUP_RETENTION_KEEP_MONTHLY",
-            ],
-        )
+        keys = (RETENTION_KEEP_LAST, RETENTION_KEEP_DAILY, RETENTION_KEEP_WEEKLY, RETENTION_KEEP_MONTHLY)
+        values = owner_settings.resolve_all(owner_id, [key.key for key in keys])
         return cls(
-            keep_last=values["BACKUP_RETENTION_KEEP_LAST"].value,
-            keep_daily=values["BACKUP_RETENTION_KEEP_DAILY"].value,
-            keep_weekly=values["BACKUP_RETENTION_KEEP_WEEKLY"].value,
-            keep_monthly=values["BACKUP_RETENTION_KEEP_MONTHLY"].value,
+            keep_last=values[RETENTION_KEEP_LAST.key].value,
+            keep_daily=values[RETENTION_KEEP_DAILY.key].value,
+            keep_weekly=values[RETENTION_KEEP_WEEKLY.key].value,
+            keep_monthly=values[RETENTION_KEEP_MONTHLY.key].value,
         )
 
     def __str__(self) -> str:
@@ -129,8 +129,6 @@ def apply_retention(
     (their row stays ``failed`` as history). Running and unverified backups are left alone. An object that
     cannot be deleted leaves its row as it was and is reported in ``errors``, so the next run retries it.
     """
-    from backups.pipeline import delete_object
-
     now = now or timezone.now()
     owner = Owner.objects.get(pk=owner_id)
     policy = RetentionPolicy.for_owner(owner_id)

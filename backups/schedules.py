@@ -12,22 +12,24 @@ from datetime import datetime, time
 
 from django.db import IntegrityError, transaction
 
+from backups import policy
+from backups.owner_settings import (
+    SCHEDULE_ENABLED,
+    SCHEDULE_FREQUENCY,
+    SCHEDULE_KEYS,
+    SCHEDULE_TIME,
+    SCHEDULE_WEEKDAY,
+    WEEKDAYS,
+)
 from jobs.models import Schedule, TriggerKind
-from jobs.policies import OverlapPolicy
 from tenants import owner_settings
-from tenants.models import GLOBAL_OWNER_ID, Owner
+from tenants.models import GLOBAL_OWNER_ID, Owner, OwnerSetting
 
 logger = logging.getLogger(__name__)
 
-JOB_NAME = "backups.run"
+JOB_NAME = policy.JOB_NAME
 SCHEDULE_KEY = "managed"
 MANAGED_BY = "backups"
-SCHEDULE_SETTING_KEYS = (
-    "BACKUP_SCHEDULE_ENABLED",
-    "BACKUP_SCHEDULE_TIME",
-    "BACKUP_SCHEDULE_FREQUENCY",
-    "BACKUP_SCHEDULE_WEEKDAY",
-)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class BackupTiming:
         """``M H * * *`` daily, ``M H * * D`` weekly (cron weekdays count from Sunday = 0)."""
         day = "*"
         if self.frequency == "weekly":
-            day = str((owner_settings.WEEKDAYS.index(self.weekday) + 1) % 7)
+            day = str((WEEKDAYS.index(self.weekday) + 1) % 7)
         return f"{self.at.minute} {self.at.hour} * * {day}"
 
     @property
@@ -55,12 +57,12 @@ class BackupTiming:
 
 def backup_timing(owner_id: int) -> BackupTiming:
     """The owner's effective backup schedule settings (own → global owner → Django setting → default)."""
-    values = owner_settings.resolve_all(owner_id, SCHEDULE_SETTING_KEYS)
+    values = owner_settings.resolve_all(owner_id, SCHEDULE_KEYS)
     return BackupTiming(
-        enabled=values["BACKUP_SCHEDULE_ENABLED"].value,
-        at=values["BACKUP_SCHEDULE_TIME"].value,
-        frequency=values["BACKUP_SCHEDULE_FREQUENCY"].value,
-        weekday=values["BACKUP_SCHEDULE_WEEKDAY"].value,
+        enabled=values[SCHEDULE_ENABLED.key].value,
+        at=values[SCHEDULE_TIME.key].value,
+        frequency=values[SCHEDULE_FREQUENCY.key].value,
+        weekday=values[SCHEDULE_WEEKDAY.key].value,
     )
 
 
@@ -70,8 +72,6 @@ def sync_backup_schedule(owner: Owner | int, *, now: datetime | None = None) -> 
     Only the fields derived from settings are written; the engine's ``Schedule.save`` recomputes
     ``next_run_at`` (the next slot after now, in the owner's time zone) when the timing changed.
     """
-    from backups.jobs import BACKUP_TIMEOUT
-
     if not isinstance(owner, Owner):
         owner = Owner.objects.get(pk=owner)
     timing = backup_timing(owner.pk)
@@ -82,9 +82,9 @@ def sync_backup_schedule(owner: Owner | int, *, now: datetime | None = None) -> 
         "enabled": timing.enabled and owner.is_active,
         "label": timing.label,
         "managed_by": MANAGED_BY,
-        "overlap_policy": OverlapPolicy.SKIP_AND_RETRY,
-        "overlap_retry_delay_seconds": 3600,
-        "timeout_seconds": int(BACKUP_TIMEOUT.total_seconds()),
+        "overlap_policy": policy.OVERLAP,
+        "overlap_retry_delay_seconds": int(policy.RECHECK_AFTER.total_seconds()),
+        "timeout_seconds": int(policy.BACKUP_TIMEOUT.total_seconds()),
     }
     with transaction.atomic():
         schedule = (
@@ -135,15 +135,13 @@ def ensure_backup_schedules(*, now: datetime | None = None) -> int:
 
 def owners_inheriting(key: str) -> list[int]:
     """Owners (besides the global one) without their own value for ``key``."""
-    from tenants.models import OwnerSetting
-
     own = OwnerSetting.objects.filter(key=key).values("owner_id")
     return list(Owner.objects.exclude(pk=GLOBAL_OWNER_ID).exclude(pk__in=own).values_list("pk", flat=True))
 
 
 def on_owner_setting_changed(sender, owner_id: int, key: str, **kwargs) -> None:
     """Receiver for ``owner_setting_changed`` (sent after commit)."""
-    if key not in SCHEDULE_SETTING_KEYS:
+    if key not in SCHEDULE_KEYS:
         return
     affected = [owner_id]
     if owner_id == GLOBAL_OWNER_ID:

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from billing.checks import check_owner
+from billing.trials_and_payments import check_owner
 from jobs.registry import JobContext, job
 from notifications.sweep import sweep_for_run
 

@@ -1,6 +1,6 @@
 """Per-owner settings of the billing app, added to the tenants registry at start-up."""
 
-from tenants.owner_settings import SettingDefinition, register
+from tenants.setting_keys import SettingDefinition, register
 
 OVERDUE_REMINDER_DAYS = register(
     SettingDefinition(

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.environment import EnvironmentLookup
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -34,6 +36,7 @@ INSTALLED_APPS = [
     "inventory",
     "billing",
     "ops",
+    "demo",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -219,25 +222,13 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# --- Per-owner setting overrides ------------------------------------------------------------------------
+# --- Per-owner setting defaults ------------------------------------------------------------------------
 
-# A Django setting named like an owner setting replaces that key's code default (resolution order:
-# owner → global owner → this → code default). tests/tenants checks this list covers the registry.
-OWNER_SETTING_NAMES = (
-    "BACKUP_SCHEDULE_ENABLED",
-    "BACKUP_SCHEDULE_TIME",
-    "BACKUP_SCHEDULE_FREQUENCY",
-    "BACKUP_SCHEDULE_WEEKDAY",
-    "BACKUP_RETENTION_KEEP_LAST",
-    "BACKUP_RETENTION_KEEP_DAILY",
-    "BACKUP_RETENTION_KEEP_WEEKLY",
-    "BACKUP_RETENTION_KEEP_MONTHLY",
-    "ALERTS_LOW_STOCK_EMAIL_ENABLED",
-    "BILLING_OVERDUE_REMINDER_DAYS",
-)
-for _name in OWNER_SETTING_NAMES:
-    if _name in env.ENVIRON:
-        globals()[_name] = env.str(_name)
+# An environment variable named like a registered owner-setting key (BACKUP_SCHEDULE_TIME, …) replaces that
+# key's code default; resolution order: owner → global owner → Django setting of that name → this → code
+# default. Each app registers its own keys, and the resolver asks for exactly those at resolve time, so no
+# list of names is kept here (tenants/owner_settings.py).
+OWNER_SETTING_ENVIRONMENT = EnvironmentLookup(env.ENVIRON)
 
 # --- Demo data -----------------------------------------------------------------------------------------
 

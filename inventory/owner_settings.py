@@ -1,6 +1,6 @@
 """Per-owner settings of the inventory app, added to the tenants registry at start-up."""
 
-from tenants.owner_settings import SettingDefinition, register
+from tenants.setting_keys import SettingDefinition, register
 
 LOW_STOCK_EMAIL_ENABLED = register(
     SettingDefinition(

@@ -11,16 +11,17 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from jobs import services
-from jobs.forms import ScheduleForm
-from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
-from jobs.registry import registered_jobs
-from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
-from ops.admin_scale import (
+from jobs.admin_kit import (
     DateDrillDownFilter,
     IndexedRunSearchMixin,
+    JobNameFilter,
     ScaledChangeListMixin,
     VisibleOwnerFilter,
 )
+from jobs.forms import ScheduleForm
+from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
+from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
+from jobs.views import cron_preview
 from tenants.scoping import OwnerScopedAdminMixin
 
 UPCOMING_COUNT = 5
@@ -30,19 +31,6 @@ def local_time(moment, zone_name: str) -> str:
     if moment is None:
         return "—"
     return timezone.localtime(moment, ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-class JobNameFilter(admin.SimpleListFilter):
-    """Registered job names, from the registry rather than a DISTINCT over the table."""
-
-    title = "job"
-    parameter_name = "job"
-
-    def lookups(self, request, model_admin):
-        return [(definition.name, definition.name) for definition in registered_jobs()]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(job_name=self.value()) if self.value() else queryset
 
 
 class ManagedFilter(admin.SimpleListFilter):
@@ -163,12 +151,18 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         return schedule.is_paused
 
     def get_urls(self):
+        preview = path(
+            # Before the change view's <path:object_id>/, which would take "cron-preview" for an id.
+            "cron-preview/",
+            self.admin_site.admin_view(cron_preview),
+            name="jobs_schedule_cron_preview",
+        )
         run_now = path(
             "<path:object_id>/run-now/",
             self.admin_site.admin_view(self.run_now_view),
             name="jobs_schedule_run_now",
         )
-        return [run_now, *super().get_urls()]
+        return [preview, run_now, *super().get_urls()]
 
     def run_now_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         schedule = self.get_object(request, object_id)
@@ -224,7 +218,7 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
         "started_at",
         "duration",
     )
-    # None of these lists its choices with a DISTINCT over the table (see ops.admin_scale).
+    # None of these lists its choices with a DISTINCT over the table (see jobs.admin_kit).
     list_filter = (StatusFilter, JobNameFilter, VisibleOwnerFilter, ("slot", DateDrillDownFilter))
     # Shows the search box; IndexedRunSearchMixin turns a term into indexed lookups (id, job, owner).
     search_fields = ("job_name",)

@@ -23,6 +23,8 @@ from functools import lru_cache
 
 from cronsim import CronSim, CronSimError
 
+from tenants.timezones import is_time_zone, unknown_time_zone_message
+
 ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -171,10 +173,9 @@ def time_zone(tz: str | tzinfo) -> tzinfo:
     """The tzinfo for an IANA name (or the tzinfo itself); ValueError naming the zone when it is unknown."""
     if isinstance(tz, tzinfo):
         return tz
-    try:
-        return zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"{tz!r} is not an IANA time zone such as Europe/London.") from None
+    if not isinstance(tz, str) or not is_time_zone(tz):
+        raise ValueError(unknown_time_zone_message(tz))
+    return zoneinfo.ZoneInfo(tz)
 
 
 def describe(expression: str) -> str:

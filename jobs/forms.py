@@ -4,7 +4,8 @@ from django import forms
 
 from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, Schedule
 from jobs.registry import registered_jobs
-from ops.forms import CronExpressionInput, TimezoneField
+from jobs.widgets import CronExpressionInput
+from tenants.forms import TimezoneField
 
 
 class ScheduleForm(forms.ModelForm):
@@ -16,7 +17,7 @@ class ScheduleForm(forms.ModelForm):
     class Meta:
         model = Schedule
         fields = ["job_name", "owner", "key", "label", "kwargs", *TRIGGER_FIELDS, "enabled", *POLICY_FIELDS]
-        # The cron expression in words and its next fire times while typing (ops:cron_preview).
+        # The cron expression in words and its next fire times while typing (jobs.views.cron_preview).
         widgets = {"cron_expression": CronExpressionInput()}
 
     def __init__(self, *args, **kwargs) -> None:

@@ -5,7 +5,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.policies import MisfirePolicy, OverlapPolicy
-from tenants.models import GLOBAL_OWNER_ID, Owner, validate_timezone
+from tenants.models import GLOBAL_OWNER_ID, Owner
+from tenants.timezones import validate_timezone
 
 
 class TriggerKind(models.TextChoices):

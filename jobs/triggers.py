@@ -14,11 +14,10 @@ Every time returned is an aware UTC datetime.
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, Protocol
-from zoneinfo import available_timezones
 
 from jobs import cron
+from tenants.timezones import is_time_zone, unknown_time_zone_message
 
 CRON, INTERVAL, ONCE = "cron", "interval", "once"
 TRIGGER_KINDS = (CRON, INTERVAL, ONCE)
@@ -64,8 +63,8 @@ def validate_trigger(
     errors: dict[str, str] = {}
     if not timezone:
         errors["timezone"] = "Choose a time zone, e.g. Europe/London or UTC."
-    elif timezone not in _time_zone_names():
-        errors["timezone"] = f"{timezone!r} is not an IANA time zone such as Europe/London."
+    elif not is_time_zone(timezone):
+        errors["timezone"] = unknown_time_zone_message(timezone)
 
     if trigger_kind == CRON:
         if not (cron_expression or "").strip():
@@ -189,9 +188,3 @@ def _local_text(moment: datetime, timezone: str) -> str:
 
 def _is_aware(moment: Any) -> bool:
     return isinstance(moment, datetime) and moment.utcoffset() is not None
-
-
-@lru_cache(maxsize=1)
-def _time_zone_names() -> frozenset[str]:
-    # available_timezones() walks the tz database on disk (milliseconds): read it once.
-    return frozenset(available_timezones())

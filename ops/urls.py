@@ -7,5 +7,4 @@ app_name = "ops"
 
 urlpatterns = [
     path("dashboard/", admin.site.admin_view(views.dashboard), name="dashboard"),
-    path("cron-preview/", admin.site.admin_view(views.cron_preview), name="cron_preview"),
 ]

@@ -1,20 +1,18 @@
-"""The operations dashboard and the cron preview endpoint; both are wrapped in ``admin_view`` (staff only)."""
+"""The operations dashboard, wrapped in ``admin_view`` (staff only)."""
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import cron
 from ops import dashboard as data
 from ops.missed import find_missed_runs
 from ops.svg import TimelineMark, duration_line, format_duration, outcome_bars, timeline
 from tenants.scoping import visible_owner_ids
 
-PREVIEW_FIRE_TIMES = 5
 UPCOMING_LISTED = 50
 
 
@@ -120,37 +118,3 @@ def _health_row(row: data.ScheduleHealth, schedule_url: ChangeLinks, run_url: Ch
         "outcomes_7": outcome_bars(row.days[-7:], label=f"Runs per day of {name}, last 7 days", bar_width=8),
         "durations_30": duration_line(row.days, label=f"Average duration per day of {name}"),
     }
-
-
-def cron_preview(request: HttpRequest) -> JsonResponse:
-    """``?expression=…&timezone=…`` → the expression in words and its next fire times, or the error.
-
-    Answers 200 with ``{"valid": true, "description", "next": [{"utc", "local"}]}``, or 400 with
-    ``{"valid": false, "error"}`` naming what is wrong (the field and why, or the unknown time zone).
-    """
-    expression = request.GET.get("expression", "").strip()
-    zone_name = request.GET.get("timezone", "").strip() or "UTC"
-    if not expression:
-        return JsonResponse({"valid": False, "error": "Enter a cron expression."}, status=400)
-    try:
-        zone = cron.time_zone(zone_name)
-    except ValueError as unknown:
-        return JsonResponse({"valid": False, "error": str(unknown)}, status=400)
-    try:
-        description = cron.describe(expression)
-        fire_times = cron.next_fire_times(expression, timezone.now(), PREVIEW_FIRE_TIMES, zone)
-    except cron.InvalidCronExpression as invalid:
-        return JsonResponse({"valid": False, "error": str(invalid)}, status=400)
-    return JsonResponse(
-        {
-            "valid": True,
-            "description": description,
-            "timezone": zone_name,
-            "next": [_fire_time(moment, zone) for moment in fire_times],
-        }
-    )
-
-
-def _fire_time(moment: datetime, zone: tzinfo) -> dict:
-    local = moment.astimezone(zone)
-    return {"utc": moment.isoformat(), "local": f"{local:%a %Y-%m-%d %H:%M} {local.tzname()}"}

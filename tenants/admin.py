@@ -3,8 +3,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from ops.forms import TimezoneField
-from tenants import owner_settings
+from tenants import owner_settings, setting_keys
+from tenants.forms import TimezoneField
 from tenants.models import GLOBAL_OWNER_ID, Membership, Owner, OwnerSetting
 from tenants.scoping import OwnerScopedAdminMixin, editable_owner_ids
 
@@ -21,7 +21,7 @@ class OwnerSettingForm(forms.ModelForm):
     """One stored value; the model's clean() validates it against the key's registered type."""
 
     key = forms.ChoiceField(
-        choices=lambda: [("", "---------")] + [(d.key, d.key) for d in owner_settings.definitions()]
+        choices=lambda: [("", "---------")] + [(d.key, d.key) for d in setting_keys.definitions()]
     )
 
     class Meta:

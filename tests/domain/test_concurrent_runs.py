@@ -9,8 +9,8 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from billing.checks import check_owner as check_billing
 from billing.models import Invoice, Subscription
+from billing.trials_and_payments import check_owner as check_billing
 from inventory.low_stock import check_owner as check_stock
 from inventory.models import LowStockAlert
 from notifications import outbox

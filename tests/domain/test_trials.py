@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 
-from billing.checks import check_owner
 from billing.models import Subscription
 from billing.trials import trial_stage
+from billing.trials_and_payments import check_owner
 from notifications.models import Notification
 from tests.domain.builders import make_active, make_trial
 

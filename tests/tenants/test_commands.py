@@ -2,11 +2,9 @@ import json
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.test import override_settings
 
-from tenants.models import Membership, Owner
+from tenants.models import Owner
 
 pytestmark = pytest.mark.django_db
 
@@ -63,24 +61,3 @@ def test_bad_input_exits_with_code_1(capsys):
         execute_from_command_line(["manage.py", "owner_settings", "get", "nobody"])
     assert exited.value.code == 1
     assert capsys.readouterr().err.strip() == "CommandError: No owner with id or slug 'nobody'."
-
-
-@override_settings(DEMO_ADMIN_PASSWORD="demo-password-from-env")
-def test_seed_demo_is_idempotent_and_scopes_staff_to_their_owner():
-    first = run("seed_demo")
-    second = run("seed_demo")
-    assert "created with the password from DEMO_ADMIN_PASSWORD" in first
-    assert "demo-password-from-env" not in first
-    assert "already exists" in second
-    assert Owner.objects.filter(slug__in=["acme", "globex", "initech"]).count() == 3
-    assert get_user_model().objects.get(username="admin").check_password("demo-password-from-env")
-    assert list(
-        Membership.objects.filter(user__username="acme-ops").values_list("owner__slug", flat=True)
-    ) == ["acme"]
-    assert Owner.objects.get(slug="acme").settings.get(key="BACKUP_SCHEDULE_TIME").value == "02:00"
-
-
-def test_seed_demo_prints_a_generated_password_once():
-    first = run("seed_demo")
-    assert "Password (shown once): " in first
-    assert "Password" not in run("seed_demo")

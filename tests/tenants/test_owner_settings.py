@@ -1,12 +1,12 @@
 from datetime import time
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
 
-from tenants import owner_settings
+from tenants import owner_settings, setting_keys
 from tenants.models import GLOBAL_OWNER_ID
-from tenants.owner_settings import SettingValueError, Source, UnknownSettingError
+from tenants.owner_settings import Source
+from tenants.setting_keys import SettingDefinition, SettingValueError, UnknownSettingError
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,7 @@ def test_one_owners_values_never_leak_to_another(owner, other_owner):
 def test_resolving_every_key_takes_one_query(owner, django_assert_num_queries):
     with django_assert_num_queries(1):
         resolved = owner_settings.resolve_all(owner.pk)
-    assert set(resolved) == {item.key for item in owner_settings.definitions()}
+    assert set(resolved) == {item.key for item in setting_keys.definitions()}
 
 
 def test_values_are_stored_in_canonical_form(owner):
@@ -105,8 +105,40 @@ def test_invalid_stored_value_falls_back_instead_of_breaking_readers(owner):
     assert owner_settings.resolve(owner.pk, "BACKUP_SCHEDULE_FREQUENCY").source == Source.DEFAULT
 
 
-def test_every_registered_key_can_be_overridden_from_the_environment():
-    assert {item.key for item in owner_settings.definitions()} <= set(settings.OWNER_SETTING_NAMES)
+def test_an_environment_variable_of_the_key_s_name_replaces_the_code_default(owner, monkeypatch):
+    monkeypatch.setenv("BACKUP_RETENTION_KEEP_LAST", "12")
+
+    resolved = owner_settings.resolve(owner.pk, "BACKUP_RETENTION_KEEP_LAST")
+
+    assert (resolved.value, resolved.source) == (12, Source.SETTING)
+
+
+def test_a_django_setting_of_the_key_s_name_wins_over_the_environment(owner, monkeypatch):
+    monkeypatch.setenv("BACKUP_SCHEDULE_TIME", "01:45")
+
+    with override_settings(BACKUP_SCHEDULE_TIME="03:15"):
+        resolved = owner_settings.resolve(owner.pk, "BACKUP_SCHEDULE_TIME")
+
+    assert resolved.value == time(3, 15)
+
+
+def test_a_newly_registered_key_is_read_from_the_environment_without_being_listed_anywhere(
+    owner, monkeypatch
+):
+    new_key = SettingDefinition("TESTS_NEWLY_REGISTERED_LIMIT", "int", 5, "A key for this test only.")
+    monkeypatch.setitem(setting_keys._REGISTRY, new_key.key, new_key)  # gone again after the test
+    setting_keys.register(new_key)
+    monkeypatch.setenv("TESTS_NEWLY_REGISTERED_LIMIT", "9")
+
+    assert owner_settings.get(owner.pk, "TESTS_NEWLY_REGISTERED_LIMIT") == 9
+
+
+def test_each_app_registers_its_own_keys():
+    groups = {item.key: item.group for item in setting_keys.definitions()}
+
+    assert groups["BACKUP_SCHEDULE_TIME"] == "backup"
+    assert groups["ALERTS_LOW_STOCK_EMAIL_ENABLED"] == "alerts"
+    assert groups["BILLING_OVERDUE_REMINDER_DAYS"] == "billing"
 
 
 def test_changes_are_announced_after_commit(owner, django_capture_on_commit_callbacks):

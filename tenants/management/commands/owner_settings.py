@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.commands import DatabaseErrorAsCommandError
-from tenants import owner_settings
+from tenants import owner_settings, setting_keys
 from tenants.lookup import OwnerNotFound, find_owner
 
 
@@ -35,17 +35,17 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
                 self.show(owner.pk, options["key"], as_json=options["json"])
             elif action == "set":
                 value = owner_settings.set_value(owner.pk, options["key"], options["value"])
-                key = owner_settings.definition(options["key"]).key
-                self.stdout.write(f"{key}={owner_settings.definition(key).serialize(value)} set for {owner}.")
+                key = setting_keys.definition(options["key"]).key
+                self.stdout.write(f"{key}={setting_keys.definition(key).serialize(value)} set for {owner}.")
             else:
-                key = owner_settings.definition(options["key"]).key
+                key = setting_keys.definition(options["key"]).key
                 removed = owner_settings.unset(owner.pk, key)
                 effective = owner_settings.resolve(owner.pk, key)
                 prefix = "Removed" if removed else "No own value for"
                 self.stdout.write(
                     f"{prefix} {key} on {owner}; now {effective.display} ({effective.source.label})."
                 )
-        except (OwnerNotFound, owner_settings.UnknownSettingError, owner_settings.SettingValueError) as error:
+        except (OwnerNotFound, setting_keys.UnknownSettingError, setting_keys.SettingValueError) as error:
             raise CommandError(str(error)) from None
 
     def show(self, owner_id: int, key: str | None, *, as_json: bool) -> None:

@@ -4,12 +4,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from jobs import admin_kit
+from jobs.admin_kit import CappedCountPaginator
 from jobs.models import JobRun
-from ops import admin_scale
-from ops.admin_scale import CappedCountPaginator
 from tests.ops.builders import make_run, make_schedule
 
-pytestmark = pytest.mark.urls("tests.ops.scale_admin")
+pytestmark = pytest.mark.urls("tests.jobs.kit_admin")
 RUNS = "/scale/jobs/jobrun/"
 DAY = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -35,7 +35,7 @@ def _listed(response) -> set[int]:
 
 
 def test_counting_stops_at_the_cap(runs, monkeypatch):
-    monkeypatch.setattr(admin_scale, "COUNT_CAP", 3)
+    monkeypatch.setattr(admin_kit, "COUNT_CAP", 3)
 
     paginator = CappedCountPaginator(JobRun.objects.filter(status="succeeded").order_by("-slot"), 2)
 
@@ -50,7 +50,7 @@ def test_counts_below_the_cap_are_exact(runs):
 
 @pytest.mark.postgres
 def test_an_unfiltered_big_table_is_estimated_by_the_planner(runs, monkeypatch):
-    monkeypatch.setattr(admin_scale, "COUNT_CAP", 2)
+    monkeypatch.setattr(admin_kit, "COUNT_CAP", 2)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_jobrun")
 
@@ -159,7 +159,7 @@ def test_the_outsider_finds_nothing_of_the_owner_by_search(client, outsider, run
 
 
 def test_a_capped_count_is_shown_as_at_least(member_client, runs, monkeypatch):
-    monkeypatch.setattr(admin_scale, "COUNT_CAP", 3)
+    monkeypatch.setattr(admin_kit, "COUNT_CAP", 3)
 
     page = member_client.get(RUNS).content.decode()
 

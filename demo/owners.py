@@ -6,18 +6,19 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from backups.owner_settings import SCHEDULE_FREQUENCY, SCHEDULE_TIME, SCHEDULE_WEEKDAY
 from tenants import owner_settings
 from tenants.models import Membership, Owner
 
 DEMO_OWNERS = (
     # name, slug, timezone, contact, own settings
-    ("Acme Retail", "acme", "Europe/London", "ops@acme.example", {"BACKUP_SCHEDULE_TIME": "02:00"}),
+    ("Acme Retail", "acme", "Europe/London", "ops@acme.example", {SCHEDULE_TIME.key: "02:00"}),
     (
         "Globex Wholesale",
         "globex",
         "America/New_York",
         "it@globex.example",
-        {"BACKUP_SCHEDULE_FREQUENCY": "weekly", "BACKUP_SCHEDULE_WEEKDAY": "saturday"},
+        {SCHEDULE_FREQUENCY.key: "weekly", SCHEDULE_WEEKDAY.key: "saturday"},
     ),
     ("Initech Labs", "initech", "Australia/Lord_Howe", "admin@initech.example", {}),
 )

@@ -3,9 +3,9 @@ from collections import Counter
 import pytest
 from django.core import mail
 
-from billing.checks import check_owner as check_billing
-from billing.demo import seed_billing_demo
-from inventory.demo import seed_stock_demo
+from billing.trials_and_payments import check_owner as check_billing
+from demo.billing import seed_billing_demo
+from demo.stock import seed_stock_demo
 from inventory.low_stock import check_owner as check_stock
 from notifications.models import Notification
 

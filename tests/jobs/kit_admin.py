@@ -1,16 +1,16 @@
-"""A test admin site using the at-scale pieces on JobRun, independent of how jobs/admin.py composes them."""
+"""A test admin site using the admin kit on JobRun, independent of how jobs/admin.py composes them."""
 
 from django.contrib import admin
 from django.urls import path
 
-from jobs.admin import JobNameFilter
-from jobs.models import JobRun
-from ops.admin_scale import (
+from jobs.admin_kit import (
     DateDrillDownFilter,
     IndexedRunSearchMixin,
+    JobNameFilter,
     ScaledChangeListMixin,
     VisibleOwnerFilter,
 )
+from jobs.models import JobRun
 from tenants.scoping import OwnerScopedAdminMixin
 
 site = admin.AdminSite(name="scale_test")

@@ -1,5 +1,5 @@
 // Live preview of a cron expression: its meaning in words and the next fire times in the schedule's time
-// zone, or the reason it is invalid. Asks the server (ops:cron_preview), so the rules are the engine's own.
+// zone, or the reason it is invalid. Asks the server (admin:jobs_schedule_cron_preview), so the rules are the engine's own.
 "use strict";
 (function () {
   const DELAY_MS = 250;

@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from billing.demo import seed_billing_demo
 from config.commands import DatabaseErrorAsCommandError
-from inventory.demo import seed_stock_demo
-from tenants.demo import seed_owners, seed_users
+from demo.billing import seed_billing_demo
+from demo.owners import seed_owners, seed_users
+from demo.stock import seed_stock_demo
 
 
 class Command(DatabaseErrorAsCommandError, BaseCommand):

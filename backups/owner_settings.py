@@ -1,0 +1,101 @@
+"""Per-owner settings of the backups app: when each owner's backup runs and how many are kept.
+
+Added to the tenants registry at start-up (``BackupsConfig.ready``). ``backups.schedules`` derives each
+owner's managed backup schedule from the schedule keys; ``backups.retention`` reads the retention keys.
+"""
+
+from datetime import time
+
+from tenants.setting_keys import SettingDefinition, register
+
+WEEKDAYS = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+
+SCHEDULE_ENABLED = register(
+    SettingDefinition(
+        "BACKUP_SCHEDULE_ENABLED",
+        "bool",
+        True,
+        "Run this owner's backup on a schedule.",
+        group="backup",
+    )
+)
+SCHEDULE_TIME = register(
+    SettingDefinition(
+        "BACKUP_SCHEDULE_TIME",
+        "time",
+        time(21, 0),
+        "Time of day for the scheduled backup, HH:MM in the owner's time zone.",
+        group="backup",
+    )
+)
+SCHEDULE_FREQUENCY = register(
+    SettingDefinition(
+        "BACKUP_SCHEDULE_FREQUENCY",
+        "choice",
+        "daily",
+        "How often the scheduled backup runs.",
+        choices=("daily", "weekly"),
+        group="backup",
+    )
+)
+SCHEDULE_WEEKDAY = register(
+    SettingDefinition(
+        "BACKUP_SCHEDULE_WEEKDAY",
+        "choice",
+        "sunday",
+        "Day of the week for weekly backups.",
+        choices=WEEKDAYS,
+        group="backup",
+    )
+)
+RETENTION_KEEP_LAST = register(
+    SettingDefinition(
+        "BACKUP_RETENTION_KEEP_LAST",
+        "int",
+        7,
+        "Always keep this many newest good backups.",
+        min_value=1,
+        group="backup",
+    )
+)
+RETENTION_KEEP_DAILY = register(
+    SettingDefinition(
+        "BACKUP_RETENTION_KEEP_DAILY",
+        "int",
+        7,
+        "Keep the newest good backup of this many days.",
+        min_value=0,
+        group="backup",
+    )
+)
+RETENTION_KEEP_WEEKLY = register(
+    SettingDefinition(
+        "BACKUP_RETENTION_KEEP_WEEKLY",
+        "int",
+        4,
+        "Keep the newest good backup of this many weeks.",
+        min_value=0,
+        group="backup",
+    )
+)
+RETENTION_KEEP_MONTHLY = register(
+    SettingDefinition(
+        "BACKUP_RETENTION_KEEP_MONTHLY",
+        "int",
+        6,
+        "Keep the newest good backup of this many months.",
+        min_value=0,
+        group="backup",
+    )
+)
+
+# The keys a change of which re-derives the owner's backup schedule.
+SCHEDULE_KEYS = (SCHEDULE_ENABLED.key, SCHEDULE_TIME.key, SCHEDULE_FREQUENCY.key, SCHEDULE_WEEKDAY.key)

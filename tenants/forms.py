@@ -1,0 +1,35 @@
+"""The time-zone picker: a select of every IANA zone, grouped by region, so a zone is picked, not typed.
+
+Used on the owner form and on the schedule form (jobs/forms.py).
+"""
+
+from functools import lru_cache
+
+from django import forms
+
+from tenants.timezones import is_time_zone, time_zone_names
+
+
+@lru_cache(maxsize=1)
+def timezone_choices() -> list[tuple[str, list[tuple[str, str]]] | tuple[str, str]]:
+    """Every available IANA zone: UTC first, then one option group per region, alphabetical."""
+    regions: dict[str, list[tuple[str, str]]] = {}
+    for name in sorted(time_zone_names()):
+        if "/" not in name or name.startswith(("Etc/", "SystemV/")):
+            continue  # legacy aliases (EST5EDT, Etc/GMT+3) invite mistakes; UTC is offered on its own
+        # The full name as the label: a closed select shows only the label, and "London" alone is vague.
+        regions.setdefault(name.split("/", 1)[0], []).append((name, name))
+    return [("UTC", "UTC"), *regions.items()]
+
+
+class TimezoneField(forms.ChoiceField):
+    """A required choice of IANA time zone; accepts any available zone, offers the everyday ones."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("initial", "UTC")
+        kwargs.setdefault("help_text", "The IANA time zone in which times of day are meant.")
+        super().__init__(choices=timezone_choices, **kwargs)
+
+    def valid_value(self, value: str) -> bool:
+        # A stored legacy alias (e.g. "Etc/GMT+3") stays valid even though the list does not offer it.
+        return is_time_zone(value)

@@ -1,0 +1,39 @@
+"""``manage.py seed_demo``: demo owners, users and domain data, any number of times."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import override_settings
+
+from tenants.models import Membership, Owner
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@override_settings(DEMO_ADMIN_PASSWORD="demo-password-from-env")
+def test_seed_demo_is_idempotent_and_scopes_staff_to_their_owner():
+    first = run("seed_demo")
+    second = run("seed_demo")
+    assert "created with the password from DEMO_ADMIN_PASSWORD" in first
+    assert "demo-password-from-env" not in first
+    assert "already exists" in second
+    assert Owner.objects.filter(slug__in=["acme", "globex", "initech"]).count() == 3
+    assert get_user_model().objects.get(username="admin").check_password("demo-password-from-env")
+    assert list(
+        Membership.objects.filter(user__username="acme-ops").values_list("owner__slug", flat=True)
+    ) == ["acme"]
+    assert Owner.objects.get(slug="acme").settings.get(key="BACKUP_SCHEDULE_TIME").value == "02:00"
+
+
+def test_seed_demo_prints_a_generated_password_once():
+    first = run("seed_demo")
+    assert "Password (shown once): " in first
+    assert "Password" not in run("seed_demo")
