@@ -71,10 +71,6 @@ class Backup(models.Model):
     def scope_for(owner_id: int) -> str:
         return Backup.Scope.DATABASE if owner_id == GLOBAL_OWNER_ID else Backup.Scope.TENANT
 
-    @property
-    def is_good(self) -> bool:
-        return self.status == self.Status.VERIFIED
-
     def mark_succeeded(
         self, *, size: int, sha256: str, engine: str, codec: str, format: str, now: datetime | None = None
     ) -> None:

@@ -95,10 +95,6 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return f"{self.number} {self.amount} {self.currency}"
 
-    @property
-    def is_paid(self) -> bool:
-        return self.paid_at is not None
-
     def clean(self) -> None:
         if self.currency:
             self.currency = self.currency.upper()

@@ -15,8 +15,6 @@ to the lead earlier.
 """
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +28,7 @@ from django.utils import timezone
 from jobs.admission import Admission, in_flight_schedule_ids
 from jobs.bulk import update_fields
 from jobs.enqueue import enqueue_runs
+from jobs.identity import worker_identity
 from jobs.models import JobRun, JobSwitch, Schedule
 from jobs.planning import plan_slots
 from jobs.reaper import reap
@@ -196,7 +195,7 @@ def _runs_for_slots(
         logger.error("event=schedule_invalid schedule=%s error=%s", schedule.pk, error)
         schedule.next_run_at = None
         schedule.last_status = JobRun.Status.FAILED
-        run = _new_run(schedule, now)
+        run = JobRun.of_schedule(schedule, slot=now, trigger=JobRun.Trigger.SCHEDULED)
         admission.finish(run, JobRun.Status.FAILED, f"The schedule's trigger is invalid: {error}")
         return [run]
     schedule.next_run_at = plan.next_run_at
@@ -204,7 +203,7 @@ def _runs_for_slots(
         logger.info("event=missed_slots_dropped schedule=%s count=%s", schedule.pk, plan.missed_dropped)
     if schedule.job_name in switched_off or not plan.slots:
         return []
-    runs = [_new_run(schedule, slot) for slot in plan.slots]
+    runs = [JobRun.of_schedule(schedule, slot=slot, trigger=JobRun.Trigger.SCHEDULED) for slot in plan.slots]
     if find_job(schedule.job_name) is None:
         for run in runs:
             admission.refuse_unknown(run)
@@ -218,18 +217,6 @@ def _runs_for_slots(
         # Skipped or refused at the door; otherwise the runner records the outcome when the run ends.
         schedule.last_status = runs[-1].status
     return runs
-
-
-def _new_run(schedule: Schedule, slot: datetime) -> JobRun:
-    return JobRun(
-        schedule_id=schedule.pk,
-        job_name=schedule.job_name,
-        owner_id=schedule.owner_id,
-        kwargs=schedule.kwargs,
-        slot=slot,
-        due_at=slot,
-        trigger=JobRun.Trigger.SCHEDULED,
-    )
 
 
 def _insert_runs(runs: list[JobRun]) -> list[JobRun]:
@@ -256,22 +243,24 @@ def _insert_runs(runs: list[JobRun]) -> list[JobRun]:
     return inserted
 
 
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 class Dispatcher:
-    """The long-running loop: dispatch what is due, reap lost runs, sleep until the next due time."""
+    """The long-running loop: dispatch what is due, reap lost runs, sleep until the next due time.
+
+    ``tick(now)`` is one step of it (what the loop calls, and what tests call with a controlled clock);
+    ``clock`` and ``sleep`` are the only ways it reads or spends time, so a test can drive both.
+    """
 
     def __init__(
         self,
         *,
         clock: Callable[[], datetime] = timezone.now,
+        sleep: Callable[[float], None] = time.sleep,
         batch_size: int = BATCH_SIZE,
         max_sleep: float = MAX_SLEEP_SECONDS,
         lead: timedelta | None = None,
     ) -> None:
         self.clock = clock
+        self.sleep = sleep
         self.batch_size = batch_size
         self.max_sleep = max_sleep
         self.lead = timedelta(milliseconds=settings.JOBS_DISPATCH_LEAD_MS) if lead is None else lead
@@ -299,6 +288,7 @@ class Dispatcher:
             logger.info("event=dispatcher_stopped identity=%s", worker_identity())
 
     def start_up(self, now: datetime) -> None:
+        """Create missing default schedules and this deployment's start-up runs; ``tick`` re-syncs after."""
         sync_default_schedules(now=now)
         self._last_sync = now
         if settings.JOBS_ENABLED:
@@ -307,9 +297,9 @@ class Dispatcher:
                 logger.info("event=startup_runs_requested count=%s", len(created))
 
     def step(self) -> None:
-        """Dispatch what is due, do housekeeping when it is time, then sleep until the next due time."""
+        """One tick at the clock's time, then sleep until the next due time (or a wake-up)."""
         try:
-            timeout = self._dispatch_and_measure_sleep()
+            timeout = self.tick(self.clock())
         except DatabaseError:
             logger.exception("event=dispatcher_database_error action=reconnect_in_1s")
             connections.close_all()
@@ -321,14 +311,14 @@ class Dispatcher:
         if not self.stopping.is_set():
             self.listener.wait(timeout)
 
-    def _dispatch_and_measure_sleep(self) -> float:
-        now = self.clock()
-        if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
-            self._last_housekeeping = now
-            reap(now=now, requeue=settings.JOBS_ENABLED)
-            if now - self._last_sync >= SYNC_DEFAULTS_EVERY:
-                self._last_sync = now
-                sync_default_schedules(now=now)
+    def tick(self, now: datetime) -> float:
+        """Housekeeping when it is due, then dispatch what is due by ``now`` (plus the lead); returns how
+        many seconds the loop may sleep before the next tick.
+
+        A claim prepared ahead of its slot is held until the slot (``sleep``); when due work is locked by
+        another dispatcher's claim, the answer is ``BUSY_RETRY_SECONDS``.
+        """
+        self._housekeeping(now)
         if not settings.JOBS_ENABLED:
             if not self._said_disabled:
                 logger.warning("event=dispatch_disabled reason=JOBS_ENABLED_is_off")
@@ -338,7 +328,7 @@ class Dispatcher:
         if due is not None and due <= now + self.lead:
             slot = max(due, now)
             report = dispatch_due(
-                now=slot, batch_size=self.batch_size, before_commit=lambda: self._sleep_until(slot)
+                now=slot, batch_size=self.batch_size, before_commit=lambda: self._hold_until(slot)
             )
             logger.debug("event=dispatched %s", report)
             if not report.claimed_anything:
@@ -348,8 +338,18 @@ class Dispatcher:
             return self.max_sleep
         return min(max((due - self.lead - self.clock()).total_seconds(), 0.0), self.max_sleep)
 
-    def _sleep_until(self, moment: datetime) -> None:
+    def _housekeeping(self, now: datetime) -> None:
+        """Reap every HOUSEKEEPING_EVERY; once started up, re-sync default schedules every minute."""
+        if self._last_housekeeping is not None and now - self._last_housekeeping < HOUSEKEEPING_EVERY:
+            return
+        self._last_housekeeping = now
+        reap(now=now, requeue=settings.JOBS_ENABLED)
+        if self._last_sync is not None and now - self._last_sync >= SYNC_DEFAULTS_EVERY:
+            self._last_sync = now
+            sync_default_schedules(now=now)
+
+    def _hold_until(self, moment: datetime) -> None:
         """Hold a claim made ahead of its slot until the slot (never longer than the lead)."""
         delay = min((moment - self.clock()).total_seconds(), self.lead.total_seconds())
         if delay > 0:
-            time.sleep(delay)
+            self.sleep(delay)

@@ -1,10 +1,13 @@
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.policies import MisfirePolicy, OverlapPolicy
+from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger
+from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
 from tenants.timezones import validate_timezone
 
@@ -107,8 +110,6 @@ class Schedule(models.Model):
         super().save(*args, **kwargs)
         self._saved_timing = self._timing()
         if retimed:
-            from jobs.wakeup import wake_dispatchers
-
             transaction.on_commit(wake_dispatchers, using=kwargs.get("using") or "default")
 
     @classmethod
@@ -120,10 +121,6 @@ class Schedule(models.Model):
         return instance
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from jobs.triggers import InvalidTrigger, validate_trigger
-
         try:
             validate_trigger(
                 trigger_kind=self.trigger_kind,
@@ -146,16 +143,10 @@ class Schedule(models.Model):
 
     def refresh_next_run_at(self, now: datetime) -> None:
         """Point ``next_run_at`` at the first slot strictly after ``now`` (None when inactive or done)."""
-        from jobs.triggers import next_fire_after
-
         if self.trigger_kind == TriggerKind.INTERVAL and self.interval_anchor is None:
             # "Counted from creation time" (whole seconds), made explicit so later edits keep the rhythm.
             self.interval_anchor = (self.created_at or now).replace(microsecond=0)
         self.next_run_at = next_fire_after(self, now) if self.is_active else None
-
-    def policy_timedelta(self, field_name: str) -> timedelta | None:
-        seconds = getattr(self, field_name)
-        return None if seconds is None else timedelta(seconds=seconds)
 
     def _timing(self) -> tuple:
         return tuple(getattr(self, name) for name in TIMING_FIELDS)
@@ -319,13 +310,56 @@ class JobRun(models.Model):
         """How long after its due time the run started."""
         return None if self.started_at is None else self.started_at - self.due_at
 
+    @classmethod
+    def planned(
+        cls,
+        *,
+        job_name: str,
+        owner_id: int,
+        slot: datetime,
+        trigger: str,
+        schedule_id: int | None = None,
+        kwargs: dict | None = None,
+        due_at: datetime | None = None,
+        status: str = Status.SCHEDULED,
+        attempt: int = 1,
+    ) -> "JobRun":
+        """An unsaved run for ``slot``, due at ``due_at`` (default: the slot itself).
+
+        The one place a run is made: the dispatcher's slots, run now, start-up runs and every retry
+        (``of_schedule`` and ``next_attempt`` build on it).
+        """
+        return cls(
+            schedule_id=schedule_id,
+            job_name=job_name,
+            owner_id=owner_id,
+            kwargs={} if kwargs is None else kwargs,
+            slot=slot,
+            due_at=slot if due_at is None else due_at,
+            trigger=trigger,
+            status=status,
+            attempt=attempt,
+        )
+
+    @classmethod
+    def of_schedule(cls, schedule: Schedule, *, slot: datetime, trigger: str) -> "JobRun":
+        """An unsaved first attempt of ``schedule`` for ``slot``: the schedule's job, owner and arguments."""
+        return cls.planned(
+            schedule_id=schedule.pk,
+            job_name=schedule.job_name,
+            owner_id=schedule.owner_id,
+            kwargs=schedule.kwargs,
+            slot=slot,
+            trigger=trigger,
+        )
+
     def next_attempt(self, *, due_at: datetime) -> "JobRun":
         """The unsaved retry of this run: same schedule, slot and arguments, the next attempt, due then.
 
         Saving it twice is impossible (unique schedule, slot and attempt), which makes every retry path
         idempotent: the second process to create it gets an ``IntegrityError``.
         """
-        return JobRun(
+        return JobRun.planned(
             schedule_id=self.schedule_id,
             job_name=self.job_name,
             owner_id=self.owner_id,
@@ -333,6 +367,5 @@ class JobRun(models.Model):
             slot=self.slot,
             due_at=due_at,
             trigger=JobRun.Trigger.RETRY,
-            status=JobRun.Status.SCHEDULED,
             attempt=self.attempt + 1,
         )

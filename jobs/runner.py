@@ -8,9 +8,7 @@ and records the outcome; failures lead to the job's ``on_exception`` hook and th
 import ctypes
 import json
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 import traceback
@@ -24,6 +22,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
+from jobs.identity import worker_identity
 from jobs.models import JobRun
 from jobs.outcomes import finish_run
 from jobs.registry import JobContext, JobDefinition, UnknownJobError
@@ -49,10 +48,6 @@ def execute(run_id: int) -> str:
         return run_queued(run_id, worker=worker_identity())
     finally:
         close_old_connections()
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_queued(run_id: int, *, worker: str, clock: Callable[[], datetime] = timezone.now) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from jobs.models import JobRun, JobSwitch, Schedule, TriggerKind
+from jobs.models import JobRun, Schedule, TriggerKind
 from jobs.registry import JobDefinition, get_job, registered_jobs
 from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
@@ -33,17 +33,12 @@ def run_now(
     get_job(job_name)
     if schedule is None:
         schedule = Schedule.objects.filter(job_name=job_name, owner_id=owner_id, key=DEFAULT_KEY).first()
+    if schedule is not None:
+        run = JobRun.of_schedule(schedule, slot=now, trigger=JobRun.Trigger.MANUAL)
+    else:
+        run = JobRun.planned(job_name=job_name, owner_id=owner_id, slot=now, trigger=JobRun.Trigger.MANUAL)
     with transaction.atomic():
-        run = JobRun.objects.create(
-            schedule=schedule,
-            job_name=job_name,
-            owner_id=schedule.owner_id if schedule else owner_id,
-            kwargs=schedule.kwargs if schedule else {},
-            slot=now,
-            due_at=now,
-            trigger=JobRun.Trigger.MANUAL,
-            status=JobRun.Status.SCHEDULED,
-        )
+        run.save(force_insert=True)
         transaction.on_commit(wake_dispatchers)
     logger.info("event=run_requested run=%s job=%s owner=%s", run.pk, job_name, run.owner_id)
     return run
@@ -61,15 +56,6 @@ def resume(*, schedule: Schedule, now: datetime) -> None:
     if schedule.paused_at is not None:
         schedule.paused_at = None
         schedule.save(now=now)
-
-
-def set_job_enabled(*, job_name: str, enabled: bool, reason: str = "") -> JobSwitch:
-    """Switch a job on or off as a whole, across all its schedules and owners."""
-    switch, _ = JobSwitch.objects.update_or_create(
-        job_name=job_name, defaults={"enabled": enabled, "reason": reason}
-    )
-    transaction.on_commit(wake_dispatchers)
-    return switch
 
 
 def sync_default_schedules(*, now: datetime) -> list[Schedule]:
@@ -160,16 +146,7 @@ def request_startup_runs(*, now: datetime) -> list[JobRun]:
             )
             if not won:
                 continue
-            created.append(
-                JobRun.objects.create(
-                    schedule_id=schedule.pk,
-                    job_name=schedule.job_name,
-                    owner_id=schedule.owner_id,
-                    kwargs=schedule.kwargs,
-                    slot=due,
-                    due_at=due,
-                    trigger=JobRun.Trigger.STARTUP,
-                    status=JobRun.Status.SCHEDULED,
-                )
-            )
+            run = JobRun.of_schedule(schedule, slot=due, trigger=JobRun.Trigger.STARTUP)
+            run.save(force_insert=True)
+            created.append(run)
     return created

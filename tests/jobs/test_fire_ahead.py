@@ -1,62 +1,99 @@
-"""Fire-ahead on PostgreSQL: a claim prepared before its slot reaches the workers at the slot, not before."""
+"""Fire-ahead on PostgreSQL: a claim prepared before its slot reaches the workers at the slot, not before.
+
+The dispatcher runs on a controlled clock: its ``sleep`` (the hold until the slot) moves that clock on, and
+while the claim is held a second dispatcher on its own connection looks at the same rows.
+"""
 
 import threading
-import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 from django_q.models import OrmQ
 
 from jobs.dispatcher import BUSY_RETRY_SECONDS, Dispatcher
 from jobs.models import JobRun, Schedule
-from tests.jobs.builders import make_schedule
+from tests.jobs.builders import T0, make_schedule
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 LEAD = timedelta(milliseconds=600)
 
 
-def dispatcher() -> Dispatcher:
-    """A dispatcher on the real clock whose housekeeping is not due (only the claim is under test)."""
-    ahead = Dispatcher(lead=LEAD)
-    ahead._last_housekeeping = ahead._last_sync = timezone.now()
-    return ahead
+class Clock:
+    """Controlled time: ``now()`` answers the current instant, ``sleep()`` moves it on.
+
+    ``while_asleep`` runs at the start of each sleep, i.e. while the sleeper still holds what it holds.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self.moment = start
+        self.slept: list[float] = []
+        self.while_asleep: Callable[[], None] | None = None
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if self.while_asleep is not None:
+            self.while_asleep()
+        self.moment += timedelta(seconds=seconds)
 
 
-def test_a_claim_prepared_ahead_commits_at_its_slot_and_other_dispatchers_keep_off():
-    schedule = make_schedule(now=timezone.now())
-    slot = timezone.now() + timedelta(milliseconds=400)
+def due_at(slot: datetime) -> Schedule:
+    schedule = make_schedule(now=slot - timedelta(minutes=5))
     Schedule.objects.filter(pk=schedule.pk).update(next_run_at=slot)
-    committed_at = []
+    return schedule
 
-    def claim_ahead() -> None:
+
+def in_another_connection(look: Callable[[], object]) -> object:
+    """What ``look()`` answers from another thread, hence another database connection."""
+    answers = []
+
+    def other() -> None:
         try:
-            dispatcher()._dispatch_and_measure_sleep()
-            committed_at.append(timezone.now())
+            answers.append(look())
         finally:
             connection.close()
 
-    thread = threading.Thread(target=claim_ahead)
+    thread = threading.Thread(target=other)
     thread.start()
-    time.sleep(0.2)  # the claim is prepared by now and held until the slot
-    assert timezone.now() < slot
-    assert not JobRun.objects.exists() and not OrmQ.objects.exists()
-    assert dispatcher()._dispatch_and_measure_sleep() == BUSY_RETRY_SECONDS
     thread.join()
+    return answers[0]
 
+
+def test_a_claim_prepared_ahead_commits_at_its_slot_and_other_dispatchers_keep_off():
+    clock = Clock(T0)
+    slot = T0 + timedelta(milliseconds=400)
+    due_at(slot)
+    seen_while_held = {}
+
+    def look_from_elsewhere() -> None:
+        seen_while_held["visible"] = in_another_connection(
+            lambda: (JobRun.objects.count(), OrmQ.objects.count())
+        )
+        seen_while_held["other_tick"] = in_another_connection(
+            lambda: Dispatcher(clock=clock.now, lead=LEAD).tick(clock.now())
+        )
+
+    clock.while_asleep = look_from_elsewhere
+    Dispatcher(clock=clock.now, sleep=clock.sleep, lead=LEAD).tick(T0)
+
+    assert clock.slept == [pytest.approx(0.4)]  # held from 400 ms before the slot until the slot
+    assert seen_while_held == {"visible": (0, 0), "other_tick": BUSY_RETRY_SECONDS}
     (run,) = JobRun.objects.all()
-    assert committed_at[0] >= slot
     assert (run.slot, run.queued_at, run.status) == (slot, slot, "queued")
     assert OrmQ.objects.count() == 1
 
 
 def test_a_late_dispatcher_does_not_wait():
-    slot = timezone.now() - timedelta(milliseconds=100)
-    schedule = make_schedule(now=slot - timedelta(seconds=10))
-    Schedule.objects.filter(pk=schedule.pk).update(next_run_at=slot)
-    started = time.monotonic()
-    dispatcher()._dispatch_and_measure_sleep()
-    assert time.monotonic() - started < LEAD.total_seconds()
+    clock = Clock(T0)
+    slot = T0 - timedelta(milliseconds=100)
+    due_at(slot)
+
+    Dispatcher(clock=clock.now, sleep=clock.sleep, lead=LEAD).tick(T0)
+
+    assert clock.slept == []
     assert JobRun.objects.get().slot == slot
