@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,7 +16,10 @@ from django.utils import timezone
 
 from backups.errors import BackupError, VerificationFailed, scrub
 from backups.models import Backup, BackupStateError
+from backups.pipeline import Artifact, create_backup, restore_backup, verify_backup
 from backups.retention import RetentionResult, apply_retention
+from backups.storage import delete_object, discard_partial_uploads
+from jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +107,6 @@ def take_backup(
     BackupError (after marking the row failed) when the dump or its verification fails; a backup never
     reaches ``verified`` unless its stored object was re-read and matched.
     """
-    from backups.pipeline import create_backup
-
     reap_abandoned_backups(owner_id=owner_id, now=now)
     backup = claim_backup(owner_id=owner_id, job_run_id=job_run_id, now=now)
     if backup is None:
@@ -153,8 +153,6 @@ def take_backup(
 
 def verify_recorded_backup(backup: Backup, *, storage=None, restore: bool = False):
     """Re-read a stored backup and check it; marks it verified, or failed and raises VerificationFailed."""
-    from backups.pipeline import verify_backup
-
     if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
         raise VerificationFailed(
             f"Backup #{backup.pk} is {backup.status}; only a stored backup can be verified."
@@ -176,8 +174,6 @@ def restore_recorded_backup(
     backup: Backup, *, target_db_url: str | None = None, force: bool = False, progress=None, storage=None
 ):
     """Restore a good backup into ``target_db_url`` (None = the configured database, which needs force)."""
-    from backups.pipeline import restore_backup
-
     if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
         raise BackupError(f"Backup #{backup.pk} is {backup.status}; only a stored backup can be restored.")
     return restore_backup(
@@ -198,8 +194,6 @@ def describe_restore(report) -> str:
 
 def delete_recorded_backup(backup: Backup, *, storage=None) -> None:
     """Delete a backup's stored object and its row (the admin's delete action)."""
-    from backups.pipeline import delete_object
-
     if backup.status == Backup.Status.RUNNING:
         raise BackupError(f"Backup #{backup.pk} is still running; it cannot be deleted now.")
     if backup.storage_key and backup.status != Backup.Status.PRUNED:
@@ -209,8 +203,6 @@ def delete_recorded_backup(backup: Backup, *, storage=None) -> None:
 
 def artifact_of(backup: Backup):
     """The engine's view of a recorded backup."""
-    from backups.pipeline import Artifact
-
     return Artifact(
         storage_key=backup.storage_key,
         size=backup.size,
@@ -231,9 +223,6 @@ def reap_abandoned_backups(
     JOBS_LOST_AFTER_SECONDS, or, for a backup started without a run (``backup now --wait``), when it
     started longer ago than JOBS_MAX_TIMEOUT. Returns the reaped ids.
     """
-    from backups.pipeline import delete_object
-    from jobs.models import JobRun
-
     now = now or timezone.now()
     stale_heartbeat = now - timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS)
     # A "succeeded" row is a stored but unverified backup; one whose process died before verifying is
@@ -269,36 +258,6 @@ def reap_abandoned_backups(
                 )
         logger.warning("abandoned backup reaped", extra={"backup_id": backup.pk, "owner_id": backup.owner_id})
     return reaped
-
-
-def discard_partial_uploads(storage_key: str, *, storage=None) -> int:
-    """Abort the unfinished uploads of one key (an open multipart upload, or a ``.partial`` file).
-
-    A process killed mid-upload leaves them behind; they are invisible under the key but take space. Only
-    the given key's leftovers are touched, never another backup's upload in progress.
-    """
-    from backups.storage import backup_storage, is_s3, list_partial_objects
-
-    storage = backup_storage(storage)
-    directory, _, name = storage_key.rpartition("/")
-    if is_s3(storage):
-        full_key = f"{storage.location}/{storage_key}" if storage.location else storage_key
-        leftovers = [partial for partial in list_partial_objects(storage) if partial.key == full_key]
-        client = storage.connection.meta.client
-        for partial in leftovers:
-            client.abort_multipart_upload(
-                Bucket=storage.bucket_name, Key=partial.key, UploadId=partial.upload_id
-            )
-        return len(leftovers)
-    leftovers = [
-        partial
-        for partial in list_partial_objects(storage)
-        if partial.key.rpartition("/")[0] == directory
-        and partial.key.rpartition("/")[2].startswith(f".{name}.")
-    ]
-    for partial in leftovers:
-        Path(storage.path(partial.key)).unlink(missing_ok=True)
-    return len(leftovers)
 
 
 def _fail(backup: Backup, message: str) -> None:

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from backups.engines import POSTGRES, SQLITE, TENANT_EXPORT
 from backups.models import Backup
-from backups.storage import is_s3
+from backups.storage import store_for
 from tenants.scoping import scope_queryset
 
 DOWNLOAD_LINK_MAX_AGE_SECONDS = 300
@@ -29,14 +29,11 @@ def download_filename(backup: Backup) -> str:
 
 def download_url(backup: Backup, user) -> str:
     """A short-lived URL for ``backup``'s object: presigned on S3, a signed link to ``download`` otherwise."""
-    storage = _storage_of(backup)
-    if is_s3(storage):
-        disposition = f'attachment; filename="{download_filename(backup)}"'
-        return storage.url(
-            backup.storage_key,
-            parameters={"ResponseContentDisposition": disposition},
-            expire=DOWNLOAD_LINK_MAX_AGE_SECONDS,
-        )
+    presigned = store_for(_storage_of(backup)).download_url(
+        backup.storage_key, filename=download_filename(backup), expire_seconds=DOWNLOAD_LINK_MAX_AGE_SECONDS
+    )
+    if presigned is not None:
+        return presigned
     token = signing.TimestampSigner(salt=_SALT).sign_object({"backup": backup.pk, "user": user.pk})
     return reverse("backups:download", args=[token])
 

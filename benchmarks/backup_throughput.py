@@ -294,10 +294,11 @@ def child_main(mode: str, args: list[str]) -> None:
     from django.core.files.storage import storages
 
     from backups.pipeline import Artifact, create_backup, restore_backup
-    from backups.storage import is_s3
+    from backups.storage import store_for
 
-    if is_s3(storages["backups"]):
-        storages["backups"].connection.meta.client  # noqa: B018 - load boto3's models before the baseline
+    store = store_for(storages["backups"])
+    if hasattr(store, "client"):
+        store.client  # noqa: B018 - load boto3's models (S3) before the baseline
     idle_rss = current_rss()
     writes_before = write_bytes_of(os.getpid())
     started = time.perf_counter()

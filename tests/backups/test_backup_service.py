@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from backups.models import Backup, BackupStateError
 from backups.retention import apply_retention
-from backups.services import claim_backup, discard_partial_uploads, reap_abandoned_backups, take_backup
+from backups.services import claim_backup, reap_abandoned_backups, take_backup
+from backups.storage import discard_partial_uploads
 from jobs.models import JobRun
 from tenants import owner_settings
 from tests.backups.builders import make_backup, make_run, use_file_storage

@@ -15,13 +15,13 @@ from django.utils import timezone
 
 from backups.errors import BackupError, StorageUnavailable
 from backups.storage import (
-    PART_SIZE,
     ObjectWriter,
     delete_object,
     list_partial_objects,
     open_object,
     remove_partial_objects,
 )
+from backups.stores.s3 import PART_SIZE
 from tests.backups.conftest import free_loopback_port
 
 UPLOADER = """
