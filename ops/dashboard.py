@@ -12,13 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Avg, Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import TruncDate
-from django_q.brokers import get_broker
-from django_q.conf import Conf
-from django_q.status import Stat
-from redis.exceptions import RedisError
 
 from backups.models import Backup
-from jobs import triggers
+from jobs import djangoq, triggers
 from jobs.models import JobRun, Schedule
 from ops.svg import DayRuns
 from tenants.models import Owner
@@ -193,55 +189,22 @@ def failing_schedules(owner_ids: set[int] | None, *, limit: int = 50) -> list[Sc
 
 
 @dataclass(frozen=True)
-class ClusterState:
-    cluster_id: str
-    host: str
-    status: str
-    workers: int
-    started_at: datetime | None
-    reported_at: datetime
-
-    @property
-    def alive(self) -> bool:
-        return self.status not in (Conf.STOPPED, Conf.STOPPING)
-
-
-@dataclass(frozen=True)
 class WorkerState:
-    clusters: list[ClusterState]
+    clusters: list[djangoq.ClusterState]
     queue_depth: int | None
     broker: str
     error: str = ""  # the broker could not be asked (Redis down)
 
 
 def worker_state() -> WorkerState:
-    """Each qcluster's published state (alive, workers) and the number of tasks waiting in the broker.
-
-    A cluster publishes its state every guard cycle with a few seconds' expiry, so a cluster that died
-    disappears from the list by itself.
-    """
-    broker = get_broker()
+    """Each qcluster's published state (alive, workers) and the number of tasks waiting in the broker."""
+    broker = type(djangoq.broker()).__name__
     try:
-        stats = Stat.get_all(broker=broker)
-        queue_depth = broker.queue_size()
-    except RedisError as error:
-        return WorkerState(clusters=[], queue_depth=None, broker=type(broker).__name__, error=str(error))
-    clusters = [
-        ClusterState(
-            cluster_id=str(stat.cluster_id),
-            host=stat.host,
-            status=str(stat.status),
-            workers=len(stat.workers),
-            started_at=stat.tob,
-            reported_at=stat.timestamp,
-        )
-        for stat in stats
-    ]
-    return WorkerState(
-        clusters=sorted(clusters, key=lambda item: (item.host, item.cluster_id)),
-        queue_depth=queue_depth,
-        broker=type(broker).__name__,
-    )
+        clusters = djangoq.cluster_states()
+        queue_depth = djangoq.queue_size()
+    except djangoq.BrokerUnavailable as error:
+        return WorkerState(clusters=[], queue_depth=None, broker=broker, error=str(error))
+    return WorkerState(clusters=clusters, queue_depth=queue_depth, broker=broker)
 
 
 # --- Backups -----------------------------------------------------------------------------------------------

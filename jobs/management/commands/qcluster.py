@@ -11,11 +11,11 @@ import signal
 
 from django.conf import settings
 from django.db import connections
-from django_q.cluster import Cluster
-from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
 from config.commands import DatabaseErrorAsCommandError
 from jobs.dispatcher import Dispatcher
+from jobs.djangoq import Cluster
+from jobs.djangoq import QClusterCommand as DjangoQClusterCommand
 
 
 class Command(DatabaseErrorAsCommandError, DjangoQClusterCommand):

@@ -1,0 +1,156 @@
+"""django-q2 behind one seam: every piece of django-q2 this project touches is named here, and only here.
+
+We use django-q2 as a broker and a pool of workers; our dispatcher replaces its scheduler. These are the
+places where we reach past its public ``async_task``:
+
+- the task package: the dict ``async_task`` builds, signed with ``SignedPackage`` (``task_package``);
+- many packages at once (``enqueue_in_transaction``): one ``OrmQ`` bulk insert that joins the caller's
+  transaction on the ORM broker, one ``RPUSH`` of them all right after commit on Redis (``async_task``
+  would commit one broker row per call on the ORM broker, ~30 per second);
+- the broker (``broker``, ``queue_size``) and the state each cluster publishes (``cluster_states``);
+- the cluster our ``qcluster`` command starts inside itself (``Cluster``, ``QClusterCommand``).
+
+tests/jobs/test_djangoq_contract.py runs django-q2's own ``async_task`` beside ``enqueue_in_transaction`` on
+both brokers and compares what lands there (and what a worker takes out), so an upgrade that changes the
+format fails loudly there; the exact pin in requirements.txt says so beside it.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django_q.brokers import Broker, get_broker
+from django_q.brokers.orm import ORM
+from django_q.brokers.redis_broker import Redis
+from django_q.cluster import Cluster
+from django_q.conf import Conf
+from django_q.management.commands.qcluster import Command as QClusterCommand
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+from django_q.status import Stat
+from redis.exceptions import RedisError
+
+__all__ = [
+    "BrokerUnavailable",
+    "Cluster",
+    "ClusterState",
+    "QClusterCommand",
+    "broker",
+    "cluster_states",
+    "enqueue_in_transaction",
+    "queue_size",
+    "task_package",
+]
+
+logger = logging.getLogger(__name__)
+
+# One broker per queue name and process: a Redis broker holds a connection pool worth keeping.
+_brokers: dict[str, Broker] = {}
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker could not be asked (Redis down); the message says why."""
+
+
+def broker() -> Broker:
+    """The configured broker for the configured queue (``Q_CLUSTER``: ORM or Redis, its ``name``)."""
+    name = Conf.CLUSTER_NAME
+    if name not in _brokers:
+        _brokers[name] = get_broker(name)
+    return _brokers[name]
+
+
+def task_package(*, task_id: str, name: str, func: str, args: tuple, timeout: int) -> str:
+    """The signed package ``async_task(func, *args, task_name=name, timeout=timeout, save=False)`` pushes.
+
+    ``task_id`` is ours (a uuid4 hex, like django-q2's), so a run can name its task before it is queued.
+    """
+    task = {"id": task_id, "name": name, "func": func, "args": args, "timeout": timeout, "save": False}
+    # What async_task adds from the configuration when the caller does not say.
+    if Conf.ACK_FAILURES:
+        task["ack_failure"] = Conf.ACK_FAILURES
+    task["kwargs"] = {}
+    task["started"] = timezone.now()
+    return SignedPackage.dumps(task)
+
+
+def enqueue_in_transaction(packages: list[str], *, target: Broker | None = None) -> None:
+    """Hand ``packages`` to the broker as part of the caller's transaction.
+
+    On the ORM broker the rows join the transaction (claim and enqueue commit together, in one INSERT); on
+    Redis one RPUSH carries them all right after commit, so a rolled-back claim never reaches a worker. A
+    push that fails is logged; the runs stay ``queued`` and the reaper hands them over again.
+    """
+    if not packages:
+        return
+    target = target or broker()
+    if isinstance(target, ORM):
+        now = timezone.now()
+        # OrmQ.key must not be null even when a test set no list key (django-q2's ORM.enqueue does the same).
+        key = target.list_key or Conf.CLUSTER_NAME
+        OrmQ.objects.using(Conf.ORM).bulk_create(
+            [OrmQ(key=key, payload=package, lock=now) for package in packages]
+        )
+    else:
+        transaction.on_commit(lambda: _push(target, packages))
+
+
+def _push(target: Broker, packages: list[str]) -> None:
+    try:
+        if isinstance(target, Redis):
+            target.connection.rpush(target.list_key, *packages)
+        else:
+            for package in packages:
+                target.enqueue(package)
+    except Exception:
+        # The runs stay `queued`; the reaper re-enqueues them once they are overdue.
+        logger.exception("event=enqueue_failed count=%s", len(packages))
+
+
+def queue_size(target: Broker | None = None) -> int:
+    """Tasks waiting in the broker for a worker; BrokerUnavailable when it cannot be asked."""
+    try:
+        return (target or broker()).queue_size()
+    except RedisError as error:
+        raise BrokerUnavailable(str(error)) from error
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What one running qcluster last published about itself."""
+
+    cluster_id: str
+    host: str
+    status: str
+    workers: int
+    started_at: datetime | None
+    reported_at: datetime
+
+    @property
+    def alive(self) -> bool:
+        return self.status not in (Conf.STOPPED, Conf.STOPPING)
+
+
+def cluster_states(target: Broker | None = None) -> list[ClusterState]:
+    """Each qcluster's published state, by host; BrokerUnavailable when the broker cannot be asked.
+
+    A cluster publishes every guard cycle with a few seconds' expiry, so one that died drops out by itself.
+    """
+    try:
+        stats = Stat.get_all(broker=target or broker())
+    except RedisError as error:
+        raise BrokerUnavailable(str(error)) from error
+    states = [
+        ClusterState(
+            cluster_id=str(stat.cluster_id),
+            host=stat.host,
+            status=str(stat.status),
+            workers=len(stat.workers),
+            started_at=stat.tob,
+            reported_at=stat.timestamp,
+        )
+        for stat in stats
+    ]
+    return sorted(states, key=lambda state: (state.host, state.cluster_id))
