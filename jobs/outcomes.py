@@ -1,4 +1,5 @@
-"""How a run ends: the conditional status change, then what follows (retry, e-mail, the run queued behind)."""
+"""How a run ends: the conditional status change, then what follows (retry or the final-failure signal, the
+run queued behind)."""
 
 import logging
 from contextlib import nullcontext
@@ -8,9 +9,9 @@ from typing import Any
 from django.db import transaction
 
 from jobs.models import JobRun, Schedule
-from jobs.notifications import notify_run_failed
 from jobs.policies import OverlapPolicy
 from jobs.retries import policy_for, schedule_retry
+from jobs.signals import run_failed
 from jobs.wakeup import wake_dispatchers
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ def finish_run(
 ) -> bool:
     """Move ``run`` from ``expected`` to the final ``status``; False if it was no longer ``expected``.
 
-    A failure (failed, timed out, lost) creates the retry run when attempts are left, or e-mails the
-    owner when none are. A run queued behind this one (overlap policy ``queue``) becomes due at once.
+    A failure (failed, timed out, lost) creates the retry run when attempts are left, or sends
+    ``jobs.signals.run_failed`` in the same transaction when none are (the owner's e-mail follows from
+    it). A run queued behind this one (overlap policy ``queue``) becomes due at once.
     """
     duration = now - run.started_at if run.started_at else None
     # A success is one statement in autocommit (the hot path: one round trip fewer per run); a failure
@@ -51,7 +53,7 @@ def finish_run(
         if status in FAILURES:
             follow_up = schedule_retry(run, now=now, policy=policy_for(run.schedule, run.job_name))
             if follow_up is None:
-                transaction.on_commit(lambda: notify_run_failed(run))
+                run_failed.send(sender=JobRun, run=run)
         if promote_queued_behind(run, now=now) or follow_up is not None:
             transaction.on_commit(wake_dispatchers)
     return True

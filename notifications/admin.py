@@ -9,9 +9,19 @@ from tenants.scoping import OwnerScopedAdminMixin
 
 @admin.register(Notification)
 class NotificationAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
-    """Read-only: notifications are written by the jobs; operators may only requeue stuck ones."""
+    """Read-only: every owner e-mail is written here by whoever decided it and sent by the outbox's sender;
+    operators may only requeue stuck or failed ones."""
 
-    list_display = ["created_at", "owner", "kind", "status", "recipient", "attempts", "sent_at"]
+    list_display = [
+        "created_at",
+        "owner",
+        "kind",
+        "status",
+        "recipient",
+        "attempts",
+        "retry_after",
+        "sent_at",
+    ]
     list_filter = ["status", "kind", "created_at"]
     list_select_related = ["owner"]
     search_fields = ["dedup_key", "recipient"]
@@ -25,6 +35,7 @@ class NotificationAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
         "status",
         "recipient",
         "attempts",
+        "retry_after",
         "last_error",
         "payload",
         "created_at",
@@ -43,4 +54,4 @@ class NotificationAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
         # Only rows of owners this user may change: viewers of an owner can look, not act.
         rows = [row for row in queryset.select_related("owner") if self._may_edit(request, row)]
         count = outbox.requeue(rows)
-        self.message_user(request, f"{count} notification(s) will be sent by the next run.", messages.SUCCESS)
+        self.message_user(request, f"{count} notification(s) will be sent within a minute.", messages.SUCCESS)

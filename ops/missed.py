@@ -9,8 +9,8 @@ A schedule's run is *missed* when it has not started within the schedule's grace
   the grace period after its ``due_at`` (no worker picked it up).
 
 ``find_missed_runs()`` answers "what is missed right now" for the dashboard; ``report_missed_runs()``
-records each missed slot once (``MissedRunAlert``, unique per schedule and slot) and e-mails the owner's
-contact once per slot.
+records each missed slot once (``MissedRunAlert``, unique per schedule and slot) and tells the owner's
+contact once per slot, through the notifications outbox (one message per owner and check).
 """
 
 import logging
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, IntegerField, Value
 from django.db.models.functions import Cast
-from django.template.loader import render_to_string
 
 from jobs.models import JobRun, Schedule
+from notifications import outbox
+from notifications.models import Notification
 from ops.models import MissedRunAlert
 from tenants.models import Owner
 
@@ -56,11 +56,11 @@ class MissedRun:
 
 @dataclass(frozen=True)
 class MissedRunReport:
-    """What one check found: missed slots seen, new ones recorded, and e-mails sent."""
+    """What one check found: missed slots seen, new ones recorded, and owners given a message."""
 
     missed: int
     newly_recorded: int
-    emails_sent: int
+    owners_notified: int
 
 
 def _grace_deadline(field: str) -> ExpressionWrapper:
@@ -166,11 +166,12 @@ def record_missed_runs(missed: list[MissedRun], now: datetime) -> int:
 
 
 def notify_owners(now: datetime, *, limit: int = MAX_MISSED_PER_CHECK) -> int:
-    """E-mail each owner's contact about its alerts not reported yet, one message per owner.
+    """Hand each owner's unreported alerts to its outbox as one message, and mark them reported.
 
-    Alerts are locked while they are sent, and marked reported in the same transaction: a failing mail
-    server leaves them pending for the next check, and two checkers never send the same alert. Owners
-    without a contact e-mail get their alerts marked reported with no recipient. Returns e-mails sent.
+    One transaction: the alerts are locked (SKIP LOCKED, so two checkers never take the same ones), the
+    outbox rows are written and the alerts marked reported together. No mail is sent here: the outbox's
+    sender does that after commit, and one owner's failing send cannot undo another owner's report.
+    Returns how many owners got a message.
     """
     with transaction.atomic():
         pending = list(
@@ -182,45 +183,43 @@ def notify_owners(now: datetime, *, limit: int = MAX_MISSED_PER_CHECK) -> int:
         by_owner: dict[int, list[MissedRunAlert]] = defaultdict(list)
         for alert in pending:
             by_owner[alert.owner_id].append(alert)
-        sent = 0
         for alerts in by_owner.values():
             owner = alerts[0].owner
-            if owner.contact_email:
-                _send_missed_runs_email(owner, alerts)
-                sent += 1
+            outbox.record(owner.pk, [missed_runs_notice(owner, alerts)], now=now)
             MissedRunAlert.objects.filter(pk__in=[alert.pk for alert in alerts]).update(
                 reported_at=now, reported_to=owner.contact_email
             )
-    return sent
+    if by_owner:
+        logger.info(
+            "missed runs handed to the outbox", extra={"owners": len(by_owner), "alerts": len(pending)}
+        )
+    return len(by_owner)
 
 
-def _send_missed_runs_email(owner: Owner, alerts: list[MissedRunAlert]) -> None:
-    context = {
-        "owner": owner,
-        "alerts": [
-            {
-                "job_name": alert.job_name,
-                "schedule": str(alert.schedule),
-                "kind": alert.get_kind_display(),
-                "expected_local": alert.expected_at.astimezone(owner.zone).strftime("%Y-%m-%d %H:%M %Z"),
-            }
-            for alert in alerts
-        ],
-    }
-    count = len(alerts)
-    subject = f"{count} missed scheduled run{'s' if count != 1 else ''} for {owner.name}"
-    send_mail(
-        subject,
-        render_to_string("ops/missed_runs_email.txt", context),
-        settings.DEFAULT_FROM_EMAIL,
-        [owner.contact_email],
+def missed_runs_notice(owner: Owner, alerts: list[MissedRunAlert]) -> outbox.NewNotification:
+    """One message listing an owner's newly missed runs, expected times in the owner's time zone."""
+    return outbox.NewNotification(
+        kind=Notification.Kind.MISSED_RUNS,
+        # Each alert is reported once, so its first alert names the message for good.
+        dedup_key=f"missed_runs:{alerts[0].pk}",
+        payload={
+            "count": len(alerts),
+            "alerts": [
+                {
+                    "job_name": alert.job_name,
+                    "schedule": str(alert.schedule),
+                    "kind": alert.get_kind_display(),
+                    "expected_local": alert.expected_at.astimezone(owner.zone).strftime("%Y-%m-%d %H:%M %Z"),
+                }
+                for alert in alerts
+            ],
+        },
     )
-    logger.info("missed runs reported", extra={"owner_id": owner.pk, "alerts": count})
 
 
 def report_missed_runs(now: datetime) -> MissedRunReport:
-    """Find missed slots, record the new ones, and e-mail owners about everything not yet reported."""
+    """Find missed slots, record the new ones, and hand everything not yet reported to the owners' outbox."""
     missed = find_missed_runs(now)
     recorded = record_missed_runs(missed, now)
-    sent = notify_owners(now)
-    return MissedRunReport(missed=len(missed), newly_recorded=recorded, emails_sent=sent)
+    notified = notify_owners(now)
+    return MissedRunReport(missed=len(missed), newly_recorded=recorded, owners_notified=notified)

@@ -22,7 +22,8 @@ class MissedRunAlert(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     expected_at = models.DateTimeField(help_text="The slot that should have started (UTC).")
     detected_at = models.DateTimeField()
-    # Set once the owner's contact was told (or there was no contact e-mail to tell: reported_to is blank).
+    # Set when the alert was handed to the owner's outbox (notifications), in the same transaction;
+    # reported_to is the contact address at that time (blank: none, the outbox skips the message).
     reported_at = models.DateTimeField(null=True, blank=True)
     reported_to = models.EmailField(blank=True)
 

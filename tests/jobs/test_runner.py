@@ -1,4 +1,4 @@
-"""The runner: the queued → running flip, outcomes, timeouts, retries, hooks and the failure e-mail."""
+"""The runner: the queued → running flip, outcomes, timeouts, retries, hooks and the final-failure signal."""
 
 import threading
 import time
@@ -9,6 +9,7 @@ from django.core import mail
 
 from jobs.models import JobRun
 from jobs.runner import Heartbeat, run_queued
+from jobs.signals import run_failed
 from tests.jobs import sample_jobs
 from tests.jobs.builders import T0, make_run, make_schedule
 
@@ -79,22 +80,35 @@ def test_the_backoff_grows_exponentially_with_the_attempt():
     assert NOW + timedelta(seconds=240) <= retry.due_at <= NOW + timedelta(seconds=300)
 
 
-def test_the_last_failed_attempt_mails_the_owner(owner, django_capture_on_commit_callbacks):
+@pytest.fixture
+def announced():
+    """The runs ``jobs.signals.run_failed`` announced during the test, as (run id, status)."""
+    heard = []
+
+    def listener(sender, run, **kwargs):
+        heard.append((run.pk, run.status))
+
+    run_failed.connect(listener)
+    yield heard
+    run_failed.disconnect(listener)
+
+
+def test_the_last_failed_attempt_is_announced_and_the_engine_mails_nobody(owner, announced):
     schedule = make_schedule("tests.fail", now=T0, owner_id=owner.pk, max_attempts=1)
     failing = make_run(schedule, slot=NOW)
-    with django_capture_on_commit_callbacks(execute=True):
-        run(failing.pk)
-    (message,) = mail.outbox
-    assert message.to == ["ops@acme.test"]
-    assert "tests.fail failed" in message.subject
-    assert "RuntimeError: the disk is full" in message.body
 
+    run(failing.pk)
 
-def test_no_mail_while_a_retry_is_still_to_come(owner, django_capture_on_commit_callbacks):
-    schedule = make_schedule("tests.fail", now=T0, owner_id=owner.pk, max_attempts=2)
-    with django_capture_on_commit_callbacks(execute=True):
-        run(make_run(schedule, slot=NOW).pk)
+    assert announced == [(failing.pk, "failed")]
     assert mail.outbox == []
+
+
+def test_no_announcement_while_a_retry_is_still_to_come(owner, announced):
+    schedule = make_schedule("tests.fail", now=T0, owner_id=owner.pk, max_attempts=2)
+
+    run(make_run(schedule, slot=NOW).pk)
+
+    assert announced == []
 
 
 def test_a_run_past_its_timeout_is_stopped_and_marked_timed_out():

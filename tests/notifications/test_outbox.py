@@ -1,14 +1,19 @@
+"""The outbox: each notification recorded once, sent once by the one sender, retried with backoff."""
+
 import socket
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import IntegrityError, transaction
+from django.core.mail.backends import locmem
+from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 
 from notifications import outbox
 from notifications.models import Notification
 from tests.builders import make_owner
+from tests.ops.failing_mail import RefusingBackend
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +150,110 @@ def test_e_mail_carries_the_notification_key_header(owner, now):
 
     assert mail.outbox[0].extra_headers["X-Notification-Key"] == "invoice:1:overdue"
     assert mail.outbox[0].from_email == "scheduler@localhost"
+
+
+def notice(number: int) -> outbox.NewNotification:
+    return outbox.NewNotification(
+        kind=Notification.Kind.INVOICE_OVERDUE,
+        dedup_key=f"invoice:{number}:overdue",
+        payload={"number": f"INV-{number}", "amount": "10.00", "currency": "EUR", "due_date": "2026-03-01"},
+    )
+
+
+def test_a_failed_send_waits_for_its_backoff_then_goes_out_once(owner, now, settings, monkeypatch):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+    settings.EMAIL_BACKEND = "tests.ops.failing_mail.RefusingBackend"
+    monkeypatch.setattr(RefusingBackend, "refused", {owner.contact_email})
+    outbox.send_due(now=now)
+    monkeypatch.setattr(RefusingBackend, "refused", set())
+
+    too_soon = outbox.send_due(now=now + outbox.RETRY_BACKOFF / 2)
+    after_the_backoff = outbox.send_due(now=now + outbox.RETRY_BACKOFF * 2)
+
+    assert (too_soon.claimed, after_the_backoff.sent) == (0, 1)
+    row = Notification.objects.get()
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert len(mail.outbox) == 1
+
+
+def test_the_backoff_doubles_with_each_failed_attempt(owner, now, settings, monkeypatch):
+    outbox.record(owner.pk, [OVERDUE], now=now)
+    Notification.objects.update(attempts=3)
+    settings.EMAIL_BACKEND = "tests.ops.failing_mail.RefusingBackend"
+    monkeypatch.setattr(RefusingBackend, "refused", {owner.contact_email})
+
+    outbox.send_due(now=now)
+
+    waited = Notification.objects.get().retry_after - now
+    assert outbox.RETRY_BACKOFF * 8 <= waited <= outbox.RETRY_BACKOFF * 10  # 4th attempt: 2**3, + jitter
+
+
+class DiesOnTheSecondMessage(locmem.EmailBackend):
+    """A mailbox whose process is killed while handing over the second message."""
+
+    def send_messages(self, email_messages):
+        if len(mail.outbox) == 1:
+            raise KeyboardInterrupt("the sender was killed")
+        return super().send_messages(email_messages)
+
+
+def test_each_row_is_marked_on_its_own_so_a_sender_killed_mid_batch_resends_nothing(owner, now, settings):
+    outbox.record(owner.pk, [notice(1), notice(2), notice(3)], now=now)
+    settings.EMAIL_BACKEND = f"{__name__}.DiesOnTheSecondMessage"
+
+    with pytest.raises(KeyboardInterrupt):
+        outbox.send_due(now=now)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    outbox.send_due(now=now + timedelta(hours=1))
+
+    statuses = dict(Notification.objects.values_list("dedup_key", "status"))
+    assert statuses == {
+        "invoice:1:overdue": "sent",
+        "invoice:2:overdue": "sending",
+        "invoice:3:overdue": "sending",
+    }
+    assert len(mail.outbox) == 1
+
+
+def test_one_sender_sends_every_owners_due_rows(owner, other_owner, now):
+    outbox.record(owner.pk, [notice(1)], now=now)
+    outbox.record(other_owner.pk, [notice(2)], now=now)
+
+    counts = outbox.send_all_due(now=now, batch_size=1)
+
+    assert counts.sent == 2
+    assert sorted(message.to[0] for message in mail.outbox) == ["ops@acme.test", "ops@globex.test"]
+
+
+def test_the_sender_is_a_job_that_runs_every_minute():
+    from jobs.registry import get_job
+
+    assert get_job("notifications.send").every == timedelta(minutes=1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sender_skips_the_rows_the_first_one_holds_instead_of_waiting(owner, now):
+    outbox.record(owner.pk, [notice(1), notice(2)], now=now)
+    first = Notification.objects.order_by("pk").first()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_first_row() -> None:
+        try:
+            with transaction.atomic():
+                list(Notification.objects.filter(pk=first.pk).select_for_update())
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_first_row)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        claimed = outbox.claim_due(now=now)
+    finally:
+        release.set()
+        holder.join()
+
+    assert [row.dedup_key for row in claimed] == ["invoice:2:overdue"]
