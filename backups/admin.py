@@ -1,5 +1,7 @@
 """Backups in the admin, per owner: read-only rows, verify / restore / delete, short-lived downloads."""
 
+from collections.abc import Callable, Iterable
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -101,13 +103,7 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Verify selected backups (re-read and check)", permissions=["change"])
     def verify_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for backup in queryset[:20]:
-            try:
-                services.verify_recorded_backup(backup)
-            except BackupError as error:
-                self.message_user(request, f"Backup #{backup.pk}: {error}", messages.ERROR)
-            else:
-                self.message_user(request, f"Backup #{backup.pk} verified.", messages.SUCCESS)
+        self._for_each(request, queryset[:20], services.verify_recorded_backup, "verified")
 
     @admin.action(description="Restore the selected backup…", permissions=["change"])
     def restore_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -144,13 +140,19 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Delete selected backups and their stored files", permissions=["delete"])
     def delete_selected_with_objects(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for backup in queryset:
+        self._for_each(request, queryset, services.delete_recorded_backup, "deleted")
+
+    def _for_each(
+        self, request: HttpRequest, backups: Iterable[Backup], step: Callable[[Backup], object], done: str
+    ) -> None:
+        """Apply ``step`` to each backup, with one message each: ``done``, or the BackupError it raised."""
+        for backup in backups:
             try:
-                services.delete_recorded_backup(backup)
+                step(backup)
             except BackupError as error:
                 self.message_user(request, f"Backup #{backup.pk}: {error}", messages.ERROR)
             else:
-                self.message_user(request, f"Backup #{backup.pk} deleted.", messages.SUCCESS)
+                self.message_user(request, f"Backup #{backup.pk} {done}.", messages.SUCCESS)
 
     def delete_model(self, request: HttpRequest, obj: Backup) -> None:
         services.delete_recorded_backup(obj)

@@ -1,5 +1,7 @@
 """Schedules and runs in the admin, per owner: triggers in words, next fire times, run now, pause, resume."""
 
+from collections.abc import Callable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin, messages
@@ -174,24 +176,44 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
 
     @admin.action(description="Run now", permissions=["change"])
     def run_selected_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        now = timezone.now()
-        for schedule in queryset:
-            services.run_now(job_name=schedule.job_name, schedule=schedule, now=now)
-        self.message_user(request, f"Requested {len(queryset)} runs.", messages.SUCCESS)
+        self._for_each(
+            request,
+            queryset,
+            "Requested {count} runs.",
+            lambda schedule, now: services.run_now(job_name=schedule.job_name, schedule=schedule, now=now),
+        )
 
     @admin.action(description="Pause", permissions=["change"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        now = timezone.now()
-        for schedule in queryset:
-            services.pause(schedule=schedule, now=now)
-        self.message_user(request, f"Paused {len(queryset)} schedules.", messages.SUCCESS)
+        self._for_each(
+            request,
+            queryset,
+            "Paused {count} schedules.",
+            lambda schedule, now: services.pause(schedule=schedule, now=now),
+        )
 
     @admin.action(description="Resume", permissions=["change"])
     def resume_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._for_each(
+            request,
+            queryset,
+            "Resumed {count} schedules.",
+            lambda schedule, now: services.resume(schedule=schedule, now=now),
+        )
+
+    def _for_each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        done: str,
+        step: Callable[[Schedule, datetime], object],
+    ) -> None:
+        """Apply ``step`` to each selected schedule at one ``now``, then say ``done`` with its ``{count}``."""
         now = timezone.now()
-        for schedule in queryset:
-            services.resume(schedule=schedule, now=now)
-        self.message_user(request, f"Resumed {len(queryset)} schedules.", messages.SUCCESS)
+        schedules = list(queryset)
+        for schedule in schedules:
+            step(schedule, now)
+        self.message_user(request, done.format(count=len(schedules)), messages.SUCCESS)
 
 
 class StatusFilter(admin.SimpleListFilter):

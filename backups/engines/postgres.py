@@ -69,6 +69,16 @@ def _explain(tool: str, returncode: int, stderr: str) -> str:
     return f"{tool} exited with code {returncode}: {stderr[-500:]}"
 
 
+def _start(
+    argv: list[str], database: Database, *, stdin: int, stdout: int
+) -> tuple[subprocess.Popen, _StderrTail]:
+    """Start a PostgreSQL tool, the database's credentials in its environment (never argv); stderr is kept."""
+    child = subprocess.Popen(
+        argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=_child_environment(database)
+    )
+    return child, _StderrTail(child.stderr)
+
+
 def _stop(child: subprocess.Popen) -> None:
     if child.poll() is None:
         child.kill()
@@ -88,14 +98,7 @@ def dump(database: Database, *, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]
 
 
 def _dump_stream(argv: list[str], database: Database, chunk_size: int) -> Iterator[bytes]:
-    child = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_child_environment(database),
-    )
-    stderr = _StderrTail(child.stderr)
+    child, stderr = _start(argv, database, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     finished = False
     try:
         while chunk := child.stdout.read(chunk_size):
@@ -129,14 +132,12 @@ def check_archive(chunks: Iterable[bytes], database: Database) -> int:
     pg_restore reads only the table of contents and may exit before the end: the caller keeps reading
     the object to finish its checksum.
     """
-    child = subprocess.Popen(
+    child, stderr = _start(
         [_binary("pg_restore", VerificationFailed), "--list"],
+        database,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_child_environment(database),
     )
-    stderr = _StderrTail(child.stderr)
     listing: list[bytes] = []
     reader = threading.Thread(target=lambda: listing.extend(child.stdout), daemon=True)
     reader.start()
@@ -206,14 +207,7 @@ def restore(chunks: Iterable[bytes], target: Database, *, clean: bool = True) ->
     ]
     if clean:
         argv += ["--clean", "--if-exists"]
-    child = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=_child_environment(target),
-    )
-    stderr = _StderrTail(child.stderr)
+    child, stderr = _start(argv, target, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
         _feed(child, chunks)
         returncode = child.wait()
