@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.config import Config
 from django.conf import settings
+from django.core.files.storage import InMemoryStorage
 from django.utils import timezone
 
 from backups.errors import BackupError, StorageUnavailable
@@ -20,8 +21,10 @@ from backups.storage import (
     list_partial_objects,
     open_object,
     remove_partial_objects,
+    store_for,
 )
-from backups.stores.s3 import PART_SIZE
+from backups.stores.filesystem import FileSystemStore
+from backups.stores.s3 import PART_SIZE, S3Store
 from tests.backups.conftest import free_loopback_port
 
 UPLOADER = """
@@ -215,3 +218,24 @@ def test_stale_multipart_uploads_are_aborted(moto_s3, tmp_path):
 
     assert [partial.key for partial in removed] == ["backups/full/killed.dump.zst"]
     assert moto_s3.open_uploads() == []
+
+
+def test_the_store_is_chosen_from_the_storage_s_class(file_storage, moto_s3):
+    assert isinstance(store_for(file_storage), FileSystemStore)
+    assert isinstance(store_for(moto_s3.storage), S3Store)
+    with pytest.raises(BackupError, match="cannot hold backups"):
+        store_for(InMemoryStorage())
+
+
+def test_only_s3_mints_its_own_download_link(file_storage, moto_s3):
+    with ObjectWriter("full/a.dump.zst", moto_s3.storage) as writer:
+        writer.write(b"x")
+        writer.commit()
+
+    presigned = store_for(moto_s3.storage).download_url(
+        "full/a.dump.zst", filename="a.dump.zst", expire_seconds=60
+    )
+
+    assert store_for(file_storage).download_url("full/a.dump.zst", filename="a", expire_seconds=60) is None
+    assert presigned.startswith(f"{moto_s3.endpoint}/{moto_s3.bucket}/backups/full/a.dump.zst?")
+    assert "Signature" in presigned and "response-content-disposition=attachment" in presigned
