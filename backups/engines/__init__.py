@@ -6,6 +6,7 @@ The pipeline adds compression, counting and storage around them.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import environ
@@ -86,8 +87,6 @@ class Database:
         if self.vendor != other.vendor:
             return False
         if self.vendor == "sqlite":
-            from pathlib import Path
-
             return Path(self.name).resolve() == Path(other.name).resolve()
         loopback = {"", "localhost", "127.0.0.1", "::1"}
 

@@ -18,6 +18,8 @@ from backups.models import Backup
 from backups.retention import apply_retention
 from backups.schedules import JOB_NAME, SCHEDULE_KEY, sync_all_backup_schedules
 from config.commands import DatabaseErrorAsCommandError
+from jobs.models import Schedule
+from jobs.services import run_now
 from tenants.lookup import OwnerNotFound, find_owner
 from tenants.models import GLOBAL_OWNER_ID, Owner
 
@@ -163,9 +165,6 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
     # --- helpers --------------------------------------------------------------------------------------
 
     def _queue_run(self, owner_id: int) -> None:
-        from jobs.models import Schedule
-        from jobs.services import run_now
-
         schedule = Schedule.objects.filter(job_name=JOB_NAME, owner_id=owner_id, key=SCHEDULE_KEY).first()
         run = run_now(job_name=JOB_NAME, owner_id=owner_id, schedule=schedule, now=timezone.now())
         self.stdout.write(
