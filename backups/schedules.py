@@ -12,6 +12,7 @@ from datetime import datetime, time
 
 from django.db import IntegrityError, transaction
 
+from jobs.managed import describe_keeper
 from jobs.models import Schedule, TriggerKind
 from jobs.policies import OverlapPolicy
 from tenants import owner_settings
@@ -27,6 +28,15 @@ SCHEDULE_SETTING_KEYS = (
     "BACKUP_SCHEDULE_TIME",
     "BACKUP_SCHEDULE_FREQUENCY",
     "BACKUP_SCHEDULE_WEEKDAY",
+)
+
+describe_keeper(
+    MANAGED_BY,
+    lambda schedule: (
+        f"{schedule.owner}'s backup schedule, derived from the owner's backup settings "
+        f"({', '.join(SCHEDULE_SETTING_KEYS)}: set them on the owner's page; unset ones are inherited from "
+        "the global owner) and re-derived whenever they change. Change those settings, not this schedule"
+    ),
 )
 
 

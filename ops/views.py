@@ -1,4 +1,8 @@
-"""The operations dashboard and the cron preview endpoint; both are wrapped in ``admin_view`` (staff only)."""
+"""The operations dashboard and the cron preview endpoint; both are wrapped in ``admin_view`` (staff only).
+
+The dashboard shows the rows of the viewer's owners only (``visible_owner_ids``); the worker section,
+which describes the servers, only to superusers. The cron preview reads no rows at all.
+"""
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -78,7 +82,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             }
             for item in find_missed_runs(now, owner_ids=owner_ids, limit=50)
         ],
-        "workers": data.worker_state(),
+        # Hosts, clusters and the broker are the operator's business, not a tenant's (nor its error text).
+        "workers": data.worker_state() if request.user.is_superuser else None,
         "backups": [
             {
                 "row": row,

@@ -1,10 +1,15 @@
-"""Which owners a user may see, and the admin mixin that applies it to any owner-scoped model."""
+"""Which owners' rows a user may see, and the two shapes every admin takes: owner-scoped or superuser-only.
+
+``tenants.permissions`` says what a role may do with a model; this module says which rows: a member's
+lists, filters, choices and URLs reach only the rows of their own owners, and a viewer changes none.
+"""
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
 from tenants.models import Membership, Owner
+from tenants.permissions import declare_owner_scoped, owner_roles, owner_scoped
 
 
 def visible_owner_ids(user: AbstractBaseUser) -> set[int] | None:
@@ -13,7 +18,7 @@ def visible_owner_ids(user: AbstractBaseUser) -> set[int] | None:
         return set()
     if user.is_superuser:
         return None
-    return _memberships(user)["visible"]
+    return set(owner_roles(user))
 
 
 def editable_owner_ids(user: AbstractBaseUser) -> set[int] | None:
@@ -22,20 +27,7 @@ def editable_owner_ids(user: AbstractBaseUser) -> set[int] | None:
         return set()
     if user.is_superuser:
         return None
-    return _memberships(user)["editable"]
-
-
-def _memberships(user: AbstractBaseUser) -> dict[str, set[int]]:
-    # Read once per request: the user object lives as long as the request, and lists ask per row.
-    cached = getattr(user, "_owner_memberships", None)
-    if cached is None:
-        cached = {"visible": set(), "editable": set()}
-        for owner_id, role in Membership.objects.filter(user=user).values_list("owner_id", "role"):
-            cached["visible"].add(owner_id)
-            if role == Membership.Role.ADMIN:
-                cached["editable"].add(owner_id)
-        user._owner_memberships = cached
-    return cached
+    return {owner_id for owner_id, role in owner_roles(user).items() if role == Membership.Role.ADMIN}
 
 
 def scope_queryset(queryset: QuerySet, user: AbstractBaseUser, owner_lookup: str) -> QuerySet:
@@ -62,11 +54,21 @@ class OwnerScopedAdminMixin(OwnerChoicesMixin):
     """Tenant isolation for a ModelAdmin: staff see and change only their own owners' rows.
 
     Set ``owner_lookup`` to the path from the model to its Owner ("owner", "schedule__owner"), or "" on
-    the Owner admin itself. Rows of other owners are absent from lists, filters and choices, and opening
-    one by URL answers 404, whether or not it exists. Viewers may look but not change.
+    the Owner admin itself. Using the mixin declares the model owner-scoped, so membership roles grant
+    permissions on it (``tenants.permissions``). Rows of other owners are absent from lists, filters and
+    choices, and opening one by URL answers 404, whether or not it exists. Viewers may look but not
+    change; ``has_run_permission`` guards actions such as run now, verify and restore
+    (``@admin.action(permissions=["run"])``).
     """
 
     owner_lookup = "owner"
+
+    def __init__(self, model: type[Model], admin_site) -> None:
+        super().__init__(model, admin_site)
+        declare_owner_scoped(model, self.owner_lookup)
+        for inline in self.inlines:
+            if issubclass(inline, OwnerScopedInlineMixin):
+                declare_owner_scoped(inline.model, inline.owner_lookup)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scope_queryset(super().get_queryset(request), request.user, self.owner_lookup)
@@ -78,12 +80,7 @@ class OwnerScopedAdminMixin(OwnerChoicesMixin):
         return obj
 
     def owner_id_of(self, obj: Model) -> int | None:
-        if not self.owner_lookup:
-            return obj.pk
-        target = obj
-        for part in self.owner_lookup.split("__")[:-1]:
-            target = getattr(target, part)
-        return getattr(target, f"{self.owner_lookup.split('__')[-1]}_id")
+        return owner_scoped(self.model).owner_id_of(obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_change_permission(request, obj) and self._may_edit(request, obj)
@@ -95,6 +92,12 @@ class OwnerScopedAdminMixin(OwnerChoicesMixin):
         editable = editable_owner_ids(request.user)
         return super().has_add_permission(request, *args) and (editable is None or bool(editable))
 
+    def has_run_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        """May the user run this model's actions (run now, verify, restore, requeue…) on ``obj``?"""
+        meta = self.model._meta
+        permitted = request.user.has_perm(f"{meta.app_label}.run_{meta.model_name}")
+        return permitted and self._may_edit(request, obj)
+
     def _may_edit(self, request: HttpRequest, obj: Model | None) -> bool:
         editable = editable_owner_ids(request.user)
         if editable is None:
@@ -102,3 +105,56 @@ class OwnerScopedAdminMixin(OwnerChoicesMixin):
         if obj is None:
             return bool(editable)
         return self.owner_id_of(obj) in editable
+
+
+class OwnerScopedInlineMixin:
+    """An inline whose rows belong to the parent's owner: editable where the parent's owner is.
+
+    ``owner_lookup`` leads from the inline's model to Owner; the parent admin (an
+    ``OwnerScopedAdminMixin``) declares the inline's model owner-scoped with it.
+    """
+
+    owner_lookup = "owner"
+
+    def _may_edit(self, request: HttpRequest, parent: Model | None) -> bool:
+        editable = editable_owner_ids(request.user)
+        if editable is None:
+            return True
+        if parent is None:
+            return bool(editable)
+        return owner_scoped(type(parent)).owner_id_of(parent) in editable
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_add_permission(request, obj) and self._may_edit(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_edit(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
+
+
+class SuperuserOnlyAdminMixin:
+    """For an admin that acts across owners or on accounts: superusers only, whatever others hold.
+
+    Hidden from everyone else's index and app list; its pages answer 403. Works on inlines too.
+    """
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _is_superuser(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return _is_superuser(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _is_superuser(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _is_superuser(request.user) and super().has_delete_permission(request, obj)
+
+
+def _is_superuser(user: AbstractBaseUser) -> bool:
+    return user.is_active and user.is_superuser
