@@ -76,6 +76,11 @@ def owner_roles(user: AbstractBaseUser) -> dict[int, str]:
     return cached
 
 
+def owner_ids_allowing(user: AbstractBaseUser, action: str) -> set[int]:
+    """Ids of the owners on whose rows the user's role allows ``action`` ("view", "change", "run"…)."""
+    return {owner_id for owner_id, role in owner_roles(user).items() if action in ROLE_ACTIONS.get(role, ())}
+
+
 def role_permissions(user: AbstractBaseUser, obj: Model | None = None) -> set[str]:
     """The permission strings the user's roles grant: on every owner-scoped model, or on ``obj``.
 

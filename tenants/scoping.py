@@ -5,29 +5,31 @@ lists, filters, choices and URLs reach only the rows of their own owners, and a 
 """
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
-from tenants.models import Membership, Owner
-from tenants.permissions import declare_owner_scoped, owner_roles, owner_scoped
+from tenants.models import Owner
+from tenants.permissions import declare_owner_scoped, owner_ids_allowing, owner_scoped
 
 
 def visible_owner_ids(user: AbstractBaseUser) -> set[int] | None:
     """Owner ids the user may see; ``None`` means all of them (superusers)."""
-    if not user.is_active:
-        return set()
-    if user.is_superuser:
-        return None
-    return set(owner_roles(user))
+    return owner_ids_for(user, "view")
 
 
 def editable_owner_ids(user: AbstractBaseUser) -> set[int] | None:
     """Owner ids whose rows the user may change (admin role); ``None`` means all of them."""
+    return owner_ids_for(user, "change")
+
+
+def owner_ids_for(user: AbstractBaseUser, action: str) -> set[int] | None:
+    """Owner ids whose rows the user's roles allow ``action`` on; ``None`` means all of them."""
     if not user.is_active:
         return set()
     if user.is_superuser:
         return None
-    return {owner_id for owner_id, role in owner_roles(user).items() if role == Membership.Role.ADMIN}
+    return owner_ids_allowing(user, action)
 
 
 def scope_queryset(queryset: QuerySet, user: AbstractBaseUser, owner_lookup: str) -> QuerySet:
@@ -83,28 +85,28 @@ class OwnerScopedAdminMixin(OwnerChoicesMixin):
         return owner_scoped(self.model).owner_id_of(obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may_edit(request, obj)
+        return super().has_change_permission(request, obj) and self._may(request, "change", obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
+        return super().has_delete_permission(request, obj) and self._may(request, "delete", obj)
 
     def has_add_permission(self, request: HttpRequest, *args) -> bool:
-        editable = editable_owner_ids(request.user)
-        return super().has_add_permission(request, *args) and (editable is None or bool(editable))
+        return super().has_add_permission(request, *args) and self._may(request, "add", None)
 
     def has_run_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         """May the user run this model's actions (run now, verify, restore, requeue…) on ``obj``?"""
         meta = self.model._meta
         permitted = request.user.has_perm(f"{meta.app_label}.run_{meta.model_name}")
-        return permitted and self._may_edit(request, obj)
+        return permitted and self._may(request, "run", obj)
 
-    def _may_edit(self, request: HttpRequest, obj: Model | None) -> bool:
-        editable = editable_owner_ids(request.user)
-        if editable is None:
+    def _may(self, request: HttpRequest, action: str, obj: Model | None) -> bool:
+        """Does the user's role allow ``action`` on ``obj``'s owner (without ``obj``: on any owner)?"""
+        owner_ids = owner_ids_for(request.user, action)
+        if owner_ids is None:
             return True
         if obj is None:
-            return bool(editable)
-        return self.owner_id_of(obj) in editable
+            return bool(owner_ids)
+        return self.owner_id_of(obj) in owner_ids
 
 
 class OwnerScopedInlineMixin:
@@ -116,29 +118,35 @@ class OwnerScopedInlineMixin:
 
     owner_lookup = "owner"
 
-    def _may_edit(self, request: HttpRequest, parent: Model | None) -> bool:
-        editable = editable_owner_ids(request.user)
-        if editable is None:
+    def _may(self, request: HttpRequest, action: str, parent: Model | None) -> bool:
+        owner_ids = owner_ids_for(request.user, action)
+        if owner_ids is None:
             return True
         if parent is None:
-            return bool(editable)
-        return owner_scoped(type(parent)).owner_id_of(parent) in editable
+            return bool(owner_ids)
+        return owner_scoped(type(parent)).owner_id_of(parent) in owner_ids
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return super().has_add_permission(request, obj) and self._may_edit(request, obj)
+        return super().has_add_permission(request, obj) and self._may(request, "add", obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may_edit(request, obj)
+        return super().has_change_permission(request, obj) and self._may(request, "change", obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
+        return super().has_delete_permission(request, obj) and self._may(request, "delete", obj)
 
 
 class SuperuserOnlyAdminMixin:
     """For an admin that acts across owners or on accounts: superusers only, whatever others hold.
 
-    Hidden from everyone else's index and app list; its pages answer 403. Works on inlines too.
+    Hidden from everyone else's index and app list; its pages answer 403, whether or not the row asked
+    for exists. Works on inlines too.
     """
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Model | None:
+        if not _is_superuser(request.user):
+            raise PermissionDenied  # before the lookup: "no such row" would tell which rows exist
+        return super().get_object(request, object_id, from_field)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _is_superuser(request.user) and super().has_module_permission(request)
