@@ -99,6 +99,20 @@ class OwnerScopedAdminMixin(OwnerChoicesMixin):
         permitted = request.user.has_perm(f"{meta.app_label}.run_{meta.model_name}")
         return permitted and self._may(request, "run", obj)
 
+    def response_action(self, request: HttpRequest, queryset: QuerySet):
+        """Run an admin action on the selected rows whose owner's role allows what the action declares.
+
+        Django checks an action's permissions once, not per row: a member who administers one owner and
+        only views another would otherwise act on both owners' rows at once.
+        """
+        action = self.get_actions(request).get(request.POST.get("action", ""))
+        for permission in getattr(action[0], "allowed_permissions", ()) if action else ():
+            owner_ids = owner_ids_for(request.user, permission)
+            if owner_ids is not None:
+                field = f"{self.owner_lookup}_id__in" if self.owner_lookup else "pk__in"
+                queryset = queryset.filter(**{field: owner_ids})
+        return super().response_action(request, queryset)
+
     def _may(self, request: HttpRequest, action: str, obj: Model | None) -> bool:
         """Does the user's role allow ``action`` on ``obj``'s owner (without ``obj``: on any owner)?"""
         owner_ids = owner_ids_for(request.user, action)

@@ -331,8 +331,16 @@ def test_actions_are_not_offered_to_viewers_and_touch_no_row_of_another_owner(cl
     assert f'value="{action}"' not in offered
     assert everything() == before
 
-    log_in(client, world, Membership.Role.ADMIN)
+    member = make_staff_user(world.acme)
+    client.force_login(member)
     client.post(changelist, {"action": action, "_selected_action": [theirs.pk], "post": "yes"})
+    assert everything() == before
+    # The same member only views a third owner: selecting its row with one of theirs acts on neither.
+    initech = make_owner("Initech")
+    viewed = make_admin_rows(initech)[label(model)]
+    Membership.objects.create(user=member, owner=initech, role=Membership.Role.VIEWER)
+    before = everything()
+    client.post(changelist, {"action": action, "_selected_action": [viewed.pk], "post": "yes"})
     assert everything() == before
     acted = client.post(changelist, {"action": action, "_selected_action": [mine.pk]})
     assert acted.status_code in (200, 302)
