@@ -1,5 +1,6 @@
 """Backups in the admin, per owner: read-only rows, verify / restore / delete, short-lived downloads."""
 
+import logging
 from collections.abc import Callable, Iterable
 
 from django import forms
@@ -10,26 +11,47 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from backups import services
-from backups.errors import BackupError
+from backups.engines import Database
+from backups.errors import BackupError, without_server_details
 from backups.models import Backup
 from backups.views import download_url
 from tenants.scoping import OwnerScopedAdminMixin
 
+logger = logging.getLogger(__name__)
+
 
 class RestoreForm(forms.Form):
+    """The restore confirmation; only a superuser's form has a target database field."""
+
     target_db_url = forms.CharField(
         label="Target database URL",
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="postgres://… or sqlite:///…; leave empty to restore into this site's own database.",
+        help_text="postgres://user:password@host:5432/name or sqlite:////absolute/path; leave empty to "
+        "restore an owner's export over this site's own database.",
     )
     confirm = forms.BooleanField(
         label="I understand that the target's data is replaced by this backup",
         required=True,
     )
+
+    def __init__(self, *args, may_name_target: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_name_target:
+            del self.fields["target_db_url"]
+
+    def clean_target_db_url(self) -> str:
+        url = self.cleaned_data["target_db_url"].strip()
+        if url:
+            try:
+                Database.from_url(url)
+            except ValueError as invalid:
+                raise forms.ValidationError(str(invalid)) from None
+        return url
 
 
 @admin.register(Backup)
@@ -101,11 +123,11 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         return HttpResponseRedirect(download_url(backup, request.user))
 
-    @admin.action(description="Verify selected backups (re-read and check)", permissions=["change"])
+    @admin.action(description="Verify selected backups (re-read and check)", permissions=["run"])
     def verify_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._for_each(request, queryset[:20], services.verify_recorded_backup, "verified")
 
-    @admin.action(description="Restore the selected backup…", permissions=["change"])
+    @admin.action(description="Restore the selected backup…", permissions=["run"])
     def restore_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one backup to restore.", messages.WARNING)
@@ -113,20 +135,24 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:backups_backup_restore", args=[queryset.get().pk]))
 
     def restore_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        backup = self.get_object(request, object_id)
-        if backup is None or not self.has_change_permission(request, backup):
+        """The confirmation page, then the restore: an owner's admin may restore that owner's export over
+        the live database (after a safety backup); naming another target is for superusers only."""
+        backup = self.get_object(request, object_id)  # 404 for another owner's backup
+        if backup is None or not self.has_run_permission(request, backup):
             raise PermissionDenied
-        if backup.scope == Backup.Scope.DATABASE and not request.user.is_superuser:
+        may_name_target = request.user.is_superuser
+        if backup.scope == Backup.Scope.DATABASE and not may_name_target:
             raise PermissionDenied  # a full database restore affects every owner
-        form = RestoreForm(request.POST or None)
+        if request.POST.get("target_db_url", "").strip() and not may_name_target:
+            raise PermissionDenied  # a target database is the server's business, never a tenant's
+        form = RestoreForm(request.POST or None, may_name_target=may_name_target)
         if request.method == "POST" and form.is_valid():
-            target = form.cleaned_data["target_db_url"] or None
             try:
-                report = services.restore_recorded_backup(backup, target_db_url=target, force=target is None)
+                summary = self._restore(backup, form.cleaned_data.get("target_db_url"))
             except BackupError as error:
-                form.add_error(None, str(error))
+                logger.warning("restore failed", extra={"backup_id": backup.pk, "error": str(error)})
+                form.add_error(None, without_server_details(str(error)))
             else:
-                summary = services.describe_restore(report)
                 self.message_user(request, f"Backup #{backup.pk} {summary}.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
         context = {
@@ -137,6 +163,16 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
             "title": f"Restore backup #{backup.pk}?",
         }
         return TemplateResponse(request, "admin/backups/backup/restore_confirmation.html", context)
+
+    def _restore(self, backup: Backup, target_db_url: str | None) -> str:
+        if target_db_url:
+            report = services.restore_recorded_backup(backup, target_db_url=target_db_url)
+            return services.describe_restore(report)
+        outcome = services.restore_over_live_owner(backup, now=timezone.now())
+        return (
+            f"{services.describe_restore(outcome.report)}; the rows it replaced are in safety backup "
+            f"#{outcome.safety_backup.pk}"
+        )
 
     @admin.action(description="Delete selected backups and their stored files", permissions=["delete"])
     def delete_selected_with_objects(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -150,9 +186,14 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
             try:
                 step(backup)
             except BackupError as error:
-                self.message_user(request, f"Backup #{backup.pk}: {error}", messages.ERROR)
+                self._report_error(request, backup, error)
             else:
                 self.message_user(request, f"Backup #{backup.pk} {done}.", messages.SUCCESS)
+
+    def _report_error(self, request: HttpRequest, backup: Backup, error: BackupError) -> None:
+        logger.warning("backup action failed", extra={"backup_id": backup.pk, "error": str(error)})
+        shown = without_server_details(str(error))
+        self.message_user(request, f"Backup #{backup.pk}: {shown}", messages.ERROR)
 
     def delete_model(self, request: HttpRequest, obj: Backup) -> None:
         services.delete_recorded_backup(obj)

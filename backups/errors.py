@@ -2,6 +2,8 @@
 
 import re
 
+from django.conf import settings
+
 # libpq connection strings and URLs carry passwords in these shapes; they never leave this package.
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(password\s*=\s*)('[^']*'|\S+)"),
@@ -20,6 +22,29 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
             lambda match: match.group(1) + "***" + (match.group(3) if match.lastindex == 3 else ""), text
         )
     return text
+
+
+def without_server_details(text: str) -> str:
+    """``text`` fit for a web page: the server's directories, database file and host and storage
+    location replaced by ``…`` (the full text belongs in the server's log, not in front of a tenant)."""
+    for detail in sorted(_server_details(), key=len, reverse=True):
+        text = text.replace(detail, "…")
+    return scrub(text)
+
+
+def _server_details() -> set[str]:
+    details = {str(settings.BASE_DIR), str(settings.DATA_DIR)}
+    for database in settings.DATABASES.values():
+        if str(database.get("NAME", "")).startswith("/"):
+            details.add(str(database["NAME"]))
+        details.add(str(database.get("HOST") or ""))
+    for storage in settings.STORAGES.values():
+        options = storage.get("OPTIONS", {})
+        if str(options.get("location") or "").startswith("/"):  # a directory; an S3 prefix is no secret
+            details.add(str(options["location"]))
+        details.update(str(options.get(key) or "") for key in ("bucket_name", "endpoint_url"))
+    # Empty or tiny pieces would eat ordinary words; paths, hosts and buckets are longer.
+    return {detail for detail in details if len(detail) >= 4}
 
 
 class BackupError(Exception):
@@ -47,4 +72,8 @@ class RestoreFailed(BackupError):
 
 
 class RestoreRefused(BackupError):
-    """The restore would overwrite the live database and ``force`` was not given."""
+    """The restore would overwrite the live database and ``force`` was not given, or is not allowed."""
+
+
+class InvalidTarget(RestoreRefused):
+    """The target database URL is malformed: wrong scheme, no host, a bad port or database name."""

@@ -23,7 +23,7 @@ from backups.engines import (
     sqlite,
     tenant_export,
 )
-from backups.errors import RestoreFailed, RestoreRefused, VerificationFailed
+from backups.errors import InvalidTarget, RestoreFailed, RestoreRefused, VerificationFailed
 from backups.storage import backup_storage, open_object
 from backups.streaming import DigestingReader, decompressing_reader, iter_chunks
 
@@ -40,23 +40,26 @@ class RestoreReport:
 
 
 def describe_target(database: Database) -> str:
-    """The target for messages and reports, without credentials."""
+    """The target for messages and reports: never credentials, and never the live database's location."""
+    if database.same_as(Database.live()):
+        return "the live database"
     if database.vendor == "sqlite":
-        return f"sqlite:{database.name}"
-    return f"postgres://{database.host or 'localhost'}:{database.port or 5432}/{database.name}"
+        return f"the SQLite file {database.name}"
+    return f"database {database.name} on {database.host}:{database.port or 5432}"
 
 
 def resolve_target(target_db_url: str | None, *, force: bool) -> Database:
-    """The target database, or ``RestoreRefused`` if it is the live one and ``force`` is not set."""
+    """The target database; ``InvalidTarget`` for a malformed URL, ``RestoreRefused`` for the live one
+    without ``force``."""
     live = Database.live()
     try:
         target = Database.from_url(target_db_url) if target_db_url else live
     except ValueError as error:
-        raise RestoreFailed(str(error)) from None
+        raise InvalidTarget(str(error)) from None
     if target.same_as(live) and not force:
         raise RestoreRefused(
-            f"Refusing to restore over the live database {describe_target(live)}; "
-            "give another target database, or force to overwrite it."
+            "Refusing to restore over the live database; name another target database, "
+            "or force to overwrite it."
         )
     return target
 

@@ -21,6 +21,7 @@ from backups.owner_settings import (
     SCHEDULE_WEEKDAY,
     WEEKDAYS,
 )
+from jobs.managed import describe_keeper
 from jobs.models import Schedule, TriggerKind
 from tenants import owner_settings
 from tenants.models import GLOBAL_OWNER_ID, Owner, OwnerSetting
@@ -30,6 +31,15 @@ logger = logging.getLogger(__name__)
 JOB_NAME = policy.JOB_NAME
 SCHEDULE_KEY = "managed"
 MANAGED_BY = "backups"
+
+describe_keeper(
+    MANAGED_BY,
+    lambda schedule: (
+        f"{schedule.owner}'s backup schedule, derived from the owner's backup settings "
+        f"({', '.join(SCHEDULE_KEYS)}: set them on the owner's page; unset ones are inherited from "
+        "the global owner) and re-derived whenever they change. Change those settings, not this schedule"
+    ),
+)
 
 
 @dataclass(frozen=True)

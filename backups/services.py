@@ -14,7 +14,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from backups.errors import BackupError, VerificationFailed, scrub
+from backups.engines import TENANT_EXPORT
+from backups.errors import BackupError, RestoreRefused, VerificationFailed, scrub
 from backups.models import Backup, BackupStateError
 from backups.pipeline import Artifact, create_backup, restore_backup, verify_backup
 from backups.retention import RetentionResult, apply_retention
@@ -185,8 +186,45 @@ def restore_recorded_backup(
     )
 
 
+@dataclass
+class LiveRestoreOutcome:
+    """A tenant export restored over its owner's live rows, and the backup taken of them just before."""
+
+    report: object  # backups.restore.RestoreReport
+    safety_backup: Backup
+
+
+def restore_over_live_owner(
+    backup: Backup, *, storage=None, now: datetime | None = None
+) -> LiveRestoreOutcome:
+    """Replace one owner's live rows with ``backup`` (that owner's export), after backing them up.
+
+    The safety backup of the owner is taken and verified first; if it is skipped (another backup of the
+    owner is running) or fails, nothing is restored. Only tenant exports qualify: a whole-database
+    backup never goes over the live database this way. Raises ``RestoreRefused`` or another BackupError.
+    """
+    if backup.engine != TENANT_EXPORT:
+        raise RestoreRefused(
+            "Only an owner's export can be restored over the live database here; restore a whole-database "
+            "backup into another database, or over this one from the shell (backup restore --force)."
+        )
+    if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
+        raise BackupError(f"Backup #{backup.pk} is {backup.status}; only a stored backup can be restored.")
+    safety = take_backup(owner_id=backup.owner_id, storage=storage, prune=False, now=now)
+    if safety.skipped:
+        raise RestoreRefused(
+            f"Nothing restored: the safety backup comes first and {safety.reason}; try again when it ends."
+        )
+    report = restore_recorded_backup(backup, force=True, storage=storage)
+    logger.info(
+        "backup restored over live rows",
+        extra={"backup_id": backup.pk, "owner_id": backup.owner_id, "safety_backup_id": safety.backup.pk},
+    )
+    return LiveRestoreOutcome(report=report, safety_backup=safety.backup)
+
+
 def describe_restore(report) -> str:
-    """One line about a finished restore, without credentials."""
+    """One line about a finished restore, without credentials or the live database's location."""
     rows = sum(getattr(report, "row_counts", {}).values())
     text = f"restored into {report.target}, {report.bytes_read} stored bytes read"
     return f"{text}, {rows} rows" if rows else text

@@ -257,9 +257,10 @@ def measure(client, url: str, repeat: int) -> Timing:
 
 
 def staff_client():
-    """A staff member of one owner (1/``--owners`` of the runs): every list is scoped to that owner."""
+    """A staff member of one owner (1/``--owners`` of the runs): every list is scoped to that owner.
+
+    The membership is all they hold: its role is their permissions (tenants.permissions)."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
     from django.test import Client
 
     from tenants.models import Membership
@@ -268,7 +269,6 @@ def staff_client():
         username="bench-staff", defaults={"is_staff": True}
     )
     if created:
-        user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["jobs", "tenants"]))
         Membership.objects.create(user=user, owner_id=7)
     client = Client()
     client.force_login(user)

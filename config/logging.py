@@ -32,6 +32,28 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
 
 
+class RequestFields(logging.Filter):
+    """Django's request records as ``status_code=403 path=/admin/… user_id=7``, refusals without traceback.
+
+    Django attaches the request object (its repr says little) and, for a 403 or 404 raised as an
+    exception, that exception with its traceback. A refusal or a missing page is an answer, not a fault:
+    one line is enough, and a traceback per probe would bury real errors. 5xx keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if request is not None and hasattr(request, "path"):
+            record.path = request.path
+            user = getattr(request, "user", None)  # absent when the failure came before authentication
+            record.user_id = user.pk if user is not None and user.is_authenticated else "-"
+            del record.request
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class StdoutHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stdout`` is at the time, not the one seen at start-up.
 

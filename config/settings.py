@@ -94,6 +94,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------------
 
+# Logs in like Django's ModelBackend; a staff user's permissions come from their memberships' roles only
+# (tenants/permissions.py): no per-user permissions or groups to set up, and none that could grant more.
+AUTHENTICATION_BACKENDS = ["tenants.permissions.MembershipBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -174,6 +178,10 @@ STORAGES = {
 }
 MEDIA_ROOT = DATA_DIR / "media"
 
+# Where `manage.py backup restore` restores to when no --target-db is given. A URL with a password
+# belongs here (the environment), never on the command line, where the process list shows it.
+RESTORE_TARGET_DATABASE_URL = env.str("RESTORE_TARGET_DATABASE_URL", default="")
+
 # --- Scheduling engine and django-q2 --------------------------------------------------------------------
 
 # Global switch: when off, workers still run but the dispatcher enqueues nothing.
@@ -242,7 +250,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"kv": {"()": "config.logging.KeyValueFormatter"}},
-    "handlers": {"stdout": {"class": "config.logging.StdoutHandler", "formatter": "kv"}},
+    # django.request records: 403/404 as one line with status, path and user id (no traceback).
+    "filters": {"request_fields": {"()": "config.logging.RequestFields"}},
+    "handlers": {
+        "stdout": {
+            "class": "config.logging.StdoutHandler",
+            "formatter": "kv",
+            "filters": ["request_fields"],
+        }
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

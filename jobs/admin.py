@@ -10,9 +10,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 
-from jobs import services
+from jobs import (
+    queue_admin,  # noqa: F401  (replaces django-q2's admins with locked-down ones)
+    services,
+)
 from jobs.admin_kit import (
     DateDrillDownFilter,
     IndexedRunSearchMixin,
@@ -21,10 +24,11 @@ from jobs.admin_kit import (
     VisibleOwnerFilter,
 )
 from jobs.forms import ScheduleForm
+from jobs.managed import MANAGED_FIELDS, managed_note
 from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
 from jobs.views import cron_preview
-from tenants.scoping import OwnerScopedAdminMixin
+from tenants.scoping import OwnerScopedAdminMixin, SuperuserOnlyAdminMixin
 
 UPCOMING_COUNT = 5
 
@@ -48,20 +52,6 @@ class ManagedFilter(admin.SimpleListFilter):
         if self.value() == "people":
             return queryset.filter(managed_by="")
         return queryset
-
-
-# What code derives on a managed schedule; a hand edit would be overwritten by the next sync.
-MANAGED_FIELDS = (
-    "job_name",
-    "owner",
-    "key",
-    "label",
-    *TRIGGER_FIELDS,
-    "enabled",
-    "overlap_policy",
-    "overlap_retry_delay_seconds",
-    "timeout_seconds",
-)
 
 
 @admin.register(Schedule)
@@ -109,12 +99,13 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         if obj is None or not obj.managed_by:
             return fieldsets
         (name, options), *rest = fieldsets
-        note = (
-            f"Managed by {obj.managed_by}: derived from the owner's settings (for backups the "
-            "BACKUP_SCHEDULE_* keys on the owner's page) and kept in sync with them. Change the settings, "
-            "not this schedule; pausing it and running it now work as usual."
-        )
-        return [(name, {**options, "description": note}), *rest]
+        # The admin renders fieldset descriptions as HTML: the note is escaped text.
+        return [(name, {**options, "description": escape(managed_note(obj))}), *rest]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Schedule | None = None) -> bool:
+        if obj is not None and obj.managed_by:
+            return False  # its keeper would create it again; pause it instead
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description="managed", boolean=True, ordering="managed_by")
     def managed(self, schedule: Schedule) -> bool:
@@ -152,6 +143,10 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
     def paused(self, schedule: Schedule) -> bool:
         return schedule.is_paused
 
+    def render_change_form(self, request: HttpRequest, context: dict, *args, obj=None, **kwargs):
+        context["has_run_permission"] = obj is not None and self.has_run_permission(request, obj)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
     def get_urls(self):
         preview = path(
             # Before the change view's <path:object_id>/, which would take "cron-preview" for an id.
@@ -167,14 +162,14 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         return [preview, run_now, *super().get_urls()]
 
     def run_now_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
-        schedule = self.get_object(request, object_id)
-        if request.method != "POST" or not self.has_change_permission(request, schedule):
+        schedule = self.get_object(request, object_id)  # 404 for another owner's schedule
+        if request.method != "POST" or not self.has_run_permission(request, schedule):
             raise PermissionDenied
         run = services.run_now(job_name=schedule.job_name, schedule=schedule, now=timezone.now())
         self.message_user(request, f"Run {run.pk} of {schedule.job_name} requested.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:jobs_schedule_change", args=[schedule.pk]))
 
-    @admin.action(description="Run now", permissions=["change"])
+    @admin.action(description="Run now", permissions=["run"])
     def run_selected_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._for_each(
             request,
@@ -268,22 +263,7 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
 
 
 @admin.register(JobSwitch)
-class JobSwitchAdmin(admin.ModelAdmin):
+class JobSwitchAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     """Switching a job off affects every owner, so only superusers see this page."""
 
     list_display = ("job_name", "enabled", "reason", "updated_at")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self.has_module_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return self.has_module_permission(request)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from jobs.managed import JOB_DEFAULTS
 from jobs.models import JobRun, Schedule, TriggerKind
 from jobs.registry import JobDefinition, get_job, registered_jobs
 from jobs.wakeup import wake_dispatchers
@@ -122,7 +123,7 @@ def default_schedule(definition: JobDefinition, owner_id: int) -> Schedule:
         if definition.startup_delay
         else None,
         run_on_start=definition.run_on_start,
-        managed_by="jobs",
+        managed_by=JOB_DEFAULTS,
         **trigger,
     )
 

@@ -46,12 +46,9 @@ class NotificationAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Send selected stuck or failed notifications again")
+    @admin.action(description="Send selected stuck or failed notifications again", permissions=["run"])
     def requeue_selected(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        if not self.has_change_permission(request):
-            self.message_user(request, "You may not requeue notifications.", messages.ERROR)
-            return
-        # Only rows of owners this user may change: viewers of an owner can look, not act.
-        rows = [row for row in queryset.select_related("owner") if self._may_edit(request, row)]
+        # Only rows of owners this user administers: viewers of an owner can look, not act.
+        rows = [row for row in queryset.select_related("owner") if self.has_run_permission(request, row)]
         count = outbox.requeue(rows)
         self.message_user(request, f"{count} notification(s) will be sent within a minute.", messages.SUCCESS)

@@ -1,4 +1,8 @@
-"""The operations dashboard, wrapped in ``admin_view`` (staff only)."""
+"""The operations dashboard, wrapped in ``admin_view`` (staff only).
+
+It shows the rows of the viewer's owners only (``visible_owner_ids``); the worker section, which describes
+the servers, only to superusers.
+"""
 
 from datetime import UTC, datetime, timedelta
 
@@ -76,7 +80,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             }
             for item in find_missed_runs(now, owner_ids=owner_ids, limit=50)
         ],
-        "workers": data.worker_state(),
+        # Hosts, clusters and the broker are the operator's business, not a tenant's (nor its error text).
+        "workers": data.worker_state() if request.user.is_superuser else None,
         "backups": [
             {
                 "row": row,

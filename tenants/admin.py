@@ -1,12 +1,21 @@
+"""Owners, their settings and memberships, and the user accounts: who may see which owner.
+
+User accounts and memberships are for superusers only. Groups are not offered: permissions come from
+membership roles alone (``tenants.permissions``), so a group or a hand-given permission would grant nothing.
+"""
+
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from tenants import owner_settings, setting_keys
 from tenants.forms import TimezoneField
 from tenants.models import GLOBAL_OWNER_ID, Membership, Owner, OwnerSetting
-from tenants.scoping import OwnerScopedAdminMixin, editable_owner_ids
+from tenants.scoping import OwnerScopedAdminMixin, OwnerScopedInlineMixin, SuperuserOnlyAdminMixin
 
 
 class OwnerForm(forms.ModelForm):
@@ -29,7 +38,7 @@ class OwnerSettingForm(forms.ModelForm):
         fields = ["key", "value"]
 
 
-class OwnerSettingInline(admin.TabularInline):
+class OwnerSettingInline(OwnerScopedInlineMixin, admin.TabularInline):
     model = OwnerSetting
     form = OwnerSettingForm
     extra = 1
@@ -38,28 +47,20 @@ class OwnerSettingInline(admin.TabularInline):
         "Own setting values (keys not listed here are inherited; see the effective settings)"
     )
 
-    def _may_edit(self, request: HttpRequest, obj: Owner | None) -> bool:
-        editable = editable_owner_ids(request.user)
-        return editable is None or (obj is not None and obj.pk in editable)
 
-    def has_add_permission(self, request: HttpRequest, obj: Owner | None = None) -> bool:
-        return super().has_add_permission(request, obj) and self._may_edit(request, obj)
+class MembershipInline(SuperuserOnlyAdminMixin, admin.TabularInline):
+    """Who may administer an owner is decided by superusers only."""
 
-    def has_change_permission(self, request: HttpRequest, obj: Owner | None = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may_edit(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Owner | None = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
-
-
-class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
-    def has_view_permission(self, request: HttpRequest, obj: Owner | None = None) -> bool:
-        # Who may administer an owner is decided by superusers only.
-        return request.user.is_superuser
+
+class UserMembershipInline(SuperuserOnlyAdminMixin, admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["owner"]
+    verbose_name_plural = "Memberships (the owners this user sees: admin may change, viewer may look)"
 
 
 @admin.register(Owner)
@@ -116,24 +117,39 @@ class OwnerAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["user", "owner", "role"]
     list_filter = ["role"]
     list_select_related = ["user", "owner"]
     autocomplete_fields = ["user", "owner"]
     search_fields = ["user__username", "owner__name"]
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
 
-    def has_view_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
-        return request.user.is_superuser
+# Importing django.contrib.auth.admin (above) registered its User and Group admins; ours replace them.
+# When autodiscovery reaches django.contrib.auth later, the module is already imported and registers nothing.
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
 
-    def has_change_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
-        return request.user.is_superuser
+@admin.register(get_user_model())
+class UserAdmin(SuperuserOnlyAdminMixin, auth_admin.UserAdmin):
+    """Accounts: superusers only, so nobody else can grant themselves staff or superuser status, or see
+    other tenants' usernames (the user autocomplete asks this admin too). No groups or permission boxes:
+    memberships are what give a staff user access."""
 
-    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
-        return request.user.is_superuser
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        (
+            "Access",
+            {
+                "fields": ("is_active", "is_staff", "is_superuser"),
+                "description": "A staff user sees the owners of their memberships below, nothing else; "
+                "a superuser sees and may change everything.",
+            },
+        ),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    list_filter = ("is_staff", "is_superuser", "is_active")
+    filter_horizontal = ()
+    inlines = [UserMembershipInline]

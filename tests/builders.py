@@ -3,7 +3,7 @@
 import itertools
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 
 from tenants.models import Membership, Owner
 
@@ -20,13 +20,26 @@ def make_owner(name: str | None = None, *, timezone: str = "UTC", **fields) -> O
 def make_staff_user(
     owner: Owner | None = None, *, role: str = Membership.Role.ADMIN, username: str | None = None
 ):
-    """A staff user with every model permission, limited to ``owner`` by membership (not by permissions)."""
+    """A staff user with a membership of ``owner`` and nothing else: the role is all their permissions."""
     user = get_user_model().objects.create_user(
         username=username or f"user{next(_numbers)}", password="pw-for-tests-only", is_staff=True
     )
-    user.user_permissions.set(Permission.objects.all())
     if owner is not None:
         Membership.objects.create(user=user, owner=owner, role=role)
+    return user
+
+
+def make_staff_user_with_every_permission(
+    owner: Owner | None = None, *, role: str = Membership.Role.ADMIN, username: str | None = None
+):
+    """A staff member who was also handed every stored permission and a group holding them all: for
+    tests that such grants give nothing beyond the role."""
+    user = make_staff_user(owner, role=role, username=username)
+    everything = Permission.objects.all()
+    user.user_permissions.set(everything)
+    group = Group.objects.create(name=f"everything-{next(_numbers)}")
+    group.permissions.set(everything)
+    user.groups.add(group)
     return user
 
 

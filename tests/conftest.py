@@ -17,6 +17,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's million rounds cost over half a second per test user here; no test needs strong hashes."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def global_owner(request):
     """Owner 0 comes from a data migration, and a transactional test's flush removes it: put it back."""
     marker = request.node.get_closest_marker("django_db")

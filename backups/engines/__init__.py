@@ -5,11 +5,13 @@ once the dump is known to be complete), ``check_archive(chunks)`` and ``restore(
 The pipeline adds compression, counting and storage around them.
 """
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
-import environ
 from django.conf import settings
 
 POSTGRES = "postgres"
@@ -18,6 +20,19 @@ TENANT_EXPORT = "tenant_export"
 ENGINES = (POSTGRES, SQLITE, TENANT_EXPORT)
 
 FORMATS = {POSTGRES: "pg_dump-custom", SQLITE: "sqlite3", TENANT_EXPORT: "jsonl-manifest-v1"}
+
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+_POSTGRES_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}")
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return bool(_HOST_NAME.fullmatch(host))
+    return True
 
 
 @dataclass
@@ -46,7 +61,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, config: dict[str, Any]) -> "Database":
-        engine = config["ENGINE"]
+        engine = config.get("ENGINE") or ""
         if engine.endswith("postgresql"):
             vendor = "postgresql"
         elif engine.endswith("sqlite3"):
@@ -66,12 +81,66 @@ class Database:
 
     @classmethod
     def from_url(cls, url: str) -> "Database":
-        """Parse ``postgres://user@host:port/name`` or ``sqlite:////absolute/path``."""
+        """Parse and check ``postgres://user@host:port/name`` or ``sqlite:////absolute/path``.
+
+        Raises ``ValueError`` with one line saying what is wrong (scheme, host, port, database name or
+        path); the message never repeats the URL, so a password in it is not echoed.
+        """
+        parts = urlsplit(url.strip())
         try:
-            config = environ.Env.db_url_config(url)
-        except Exception:
-            raise ValueError("The target database URL is not a postgres:// or sqlite:/// URL.") from None
-        return cls.from_settings(config)
+            port = parts.port
+        except ValueError:
+            raise ValueError("The port of the target database URL is not a number from 1 to 65535.") from None
+        if parts.scheme in _POSTGRES_SCHEMES:
+            return cls._postgres_from(parts, port)
+        if parts.scheme == "sqlite":
+            return cls._sqlite_from(parts)
+        raise ValueError("A target database URL starts with postgres:// or sqlite:/// (nothing else).")
+
+    @classmethod
+    def _postgres_from(cls, parts: SplitResult, port: int | None) -> "Database":
+        host = parts.hostname or ""
+        if not host:
+            raise ValueError("Name the database server: postgres://user@host:5432/name.")
+        if not _is_host(host):
+            raise ValueError("The host of the target database URL is not a host name or an IP address.")
+        if port == 0:
+            raise ValueError("The port of the target database URL is not a number from 1 to 65535.")
+        name = unquote(parts.path[1:])
+        if not name:
+            raise ValueError("Name the database: postgres://user@host:5432/name.")
+        if not _POSTGRES_NAME.fullmatch(name):
+            raise ValueError(
+                "The database name may hold letters, digits, _ $ and - (at most 63), nothing else."
+            )
+        options = {}
+        for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+            if key != "sslmode" or values[-1] not in _SSL_MODES:
+                raise ValueError(f"The only option understood is sslmode={'|'.join(_SSL_MODES)}.")
+            options["sslmode"] = values[-1]
+        return cls(
+            vendor="postgresql",
+            name=name,
+            host=host,
+            port=port,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            options=options,
+        )
+
+    @classmethod
+    def _sqlite_from(cls, parts: SplitResult) -> "Database":
+        path = unquote(parts.path)[1:]  # sqlite:////srv/x.sqlite3 → /srv/x.sqlite3
+        if parts.netloc or parts.query or not path.startswith("/"):
+            raise ValueError(
+                "A SQLite target is an absolute path with four slashes: sqlite:////srv/copy.sqlite3."
+            )
+        target = Path(path)
+        if not target.parent.is_dir():
+            raise ValueError("The directory of the SQLite target does not exist.")
+        if target.exists() and not target.is_file():
+            raise ValueError("The SQLite target exists and is not a file.")
+        return cls(vendor="sqlite", name=str(target))
 
     @classmethod
     def live(cls) -> "Database":

@@ -25,8 +25,10 @@ from backups.streaming import CHUNK_SIZE
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20
-# Inherited PG* variables could silently point a tool at another server or service file.
-_LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSERVICE")
+# Inherited PG* variables could silently point a tool at another server or service file. PGPASSWORD (and
+# PGPASSFILE, ~/.pgpass) stay: they are how a password reaches a target named without one, and a password
+# we know replaces an inherited one.
+_LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 
 
 def _binary(tool: str, error: type[BackupError] = DumpFailed) -> str:

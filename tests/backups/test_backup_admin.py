@@ -229,3 +229,17 @@ def test_the_downloaded_file_is_named_for_the_tools_that_open_it(client, member,
 
     assert f'filename="owner-{owner.pk}-' in response["Content-Disposition"]
     assert response["Content-Disposition"].endswith('.jsonl.zst"')
+
+
+def test_an_error_shown_in_the_admin_names_no_server_directory(client, member, owner, tmp_path):
+    made = take_backup(owner_id=owner.pk).backup
+    storages["backups"].delete(made.storage_key)
+    client.force_login(member)
+
+    response = client.post(
+        admin_url("changelist"), {"action": "verify_selected", "_selected_action": [made.pk]}, follow=True
+    )
+
+    page = response.content.decode()
+    assert f"Backup #{made.pk}: " in page and "missing" in page
+    assert str(tmp_path) not in page

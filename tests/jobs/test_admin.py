@@ -133,9 +133,52 @@ def test_a_managed_schedule_is_marked_and_its_derived_fields_are_read_only(membe
     listing = member_client.get(reverse("admin:jobs_schedule_changelist"), {"managed": "code"})
     assert managed.label in listing.text
     page = member_client.get(change_url(managed))
-    assert "Managed by backups" in page.text
+    assert "Acme&#x27;s backup schedule, derived from the owner&#x27;s backup settings" in page.text
+    assert "BACKUP_SCHEDULE_TIME" in page.text
     assert 'name="cron_expression"' not in page.text
     assert 'name="max_attempts"' in page.text  # the policies nobody derives stay editable
+
+
+def test_a_jobs_default_schedule_says_it_comes_from_the_jobs_code(client):
+    from django.utils import timezone
+
+    from jobs.services import sync_default_schedules
+    from tests.builders import make_superuser
+
+    sync_default_schedules(now=timezone.now())
+    default = Schedule.objects.filter(managed_by="jobs").first()
+    client.force_login(make_superuser())
+    page = client.get(change_url(default))
+    assert (
+        f"the default schedule of the job {default.job_name}, declared with the job in its code" in page.text
+    )
+    assert 'name="interval_seconds"' not in page.text and 'name="cron_expression"' not in page.text
+
+
+def test_a_managed_schedule_cannot_be_deleted_one_by_one_or_in_bulk(member_client, owner):
+    from backups.schedules import sync_backup_schedule
+
+    managed = sync_backup_schedule(owner)
+    page = member_client.get(change_url(managed))
+    assert reverse("admin:jobs_schedule_delete", args=[managed.pk]) not in page.text
+    assert member_client.get(reverse("admin:jobs_schedule_delete", args=[managed.pk])).status_code == 403
+    assert (
+        member_client.post(
+            reverse("admin:jobs_schedule_delete", args=[managed.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    member_client.post(
+        reverse("admin:jobs_schedule_changelist"),
+        {"action": "delete_selected", "_selected_action": [managed.pk], "post": "yes"},
+    )
+    assert Schedule.objects.filter(pk=managed.pk).exists()
+
+
+def test_a_schedule_made_by_people_can_be_deleted(member_client, schedule):
+    response = member_client.post(reverse("admin:jobs_schedule_delete", args=[schedule.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Schedule.objects.filter(pk=schedule.pk).exists()
 
 
 def test_the_managed_filter_leaves_out_schedules_edited_by_hand(member_client, schedule):

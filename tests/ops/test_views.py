@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.builders import make_owner, make_superuser
+from tests.builders import make_owner, make_staff_user, make_superuser
 from tests.ops.builders import make_run, make_schedule
 
 DASHBOARD = "/admin/ops/dashboard/"
@@ -44,6 +44,25 @@ def test_the_dashboard_renders_inside_the_admin_with_inline_svg_charts(member_cl
     assert "<svg" in page
     assert 'id="site-name"' in page  # the admin's header: it extends admin/base_site.html
     assert reverse("admin:jobs_schedule_change", args=[schedule.pk]) in page
+
+
+def test_the_workers_section_describes_the_servers_to_superusers_only(client, member):
+    client.force_login(member)
+    members_page = client.get(DASHBOARD).content.decode()
+    client.force_login(make_superuser())
+    superusers_page = client.get(DASHBOARD).content.decode()
+
+    assert 'id="ops-workers"' not in members_page and "Tasks waiting in the queue" not in members_page
+    assert 'id="ops-workers"' in superusers_page
+
+
+def test_a_staff_user_without_memberships_sees_an_empty_dashboard(client, owner):
+    make_schedule(owner, job_name="reports.nightly")
+    client.force_login(make_staff_user())
+
+    page = client.get(DASHBOARD).content.decode()
+
+    assert "reports.nightly" not in page and owner.name not in page
 
 
 def test_the_dashboard_loads_nothing_from_another_host(member_client, owner):

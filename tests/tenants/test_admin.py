@@ -132,3 +132,37 @@ def test_global_owner_cannot_be_deleted(client):
 def test_memberships_are_for_superusers_only(client, member):
     client.force_login(member)
     assert client.get(reverse("admin:tenants_membership_changelist")).status_code == 403
+
+
+def test_a_superuser_gives_a_user_access_on_the_user_page_with_a_membership_and_no_permission_boxes(
+    client, owner
+):
+    from django.contrib.auth import get_user_model
+
+    newcomer = get_user_model().objects.create_user("newcomer")
+    client.force_login(make_superuser())
+    url = reverse("admin:auth_user_change", args=[newcomer.pk])
+
+    page = client.get(url).text
+    response = client.post(
+        url,
+        {
+            "username": "newcomer",
+            "is_active": "on",
+            "is_staff": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-0-owner": owner.pk,
+            "memberships-0-role": "viewer",
+        },
+    )
+
+    assert 'name="user_permissions"' not in page and 'name="groups"' not in page
+    assert response.status_code == 302, response.content.decode()[:2000]
+    newcomer.refresh_from_db()
+    assert newcomer.is_staff and newcomer.has_perm("jobs.view_schedule")
+    assert Membership.objects.get(user=newcomer).role == "viewer"

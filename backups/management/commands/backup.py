@@ -8,11 +8,13 @@ import json
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from backups import services
+from backups.engines import Database
 from backups.errors import BackupError
 from backups.models import Backup
 from backups.retention import apply_retention
@@ -49,10 +51,16 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         verify.add_argument("backup_id", type=int)
         verify.add_argument("--restore", action="store_true", help="Also restore into a scratch database.")
 
-        restore = actions.add_parser("restore", help="Restore a backup into a database.")
+        restore = actions.add_parser(
+            "restore",
+            help="Restore a backup into a database (default target: RESTORE_TARGET_DATABASE_URL).",
+        )
         restore.add_argument("backup_id", type=int)
         restore.add_argument(
-            "--target-db", required=True, metavar="URL", help="Database URL to restore into."
+            "--target-db",
+            metavar="URL",
+            help="postgres://user@host:5432/name or sqlite:////path, without a password (the process list "
+            "shows arguments): the PostgreSQL tools read it from PGPASSWORD or ~/.pgpass.",
         )
         restore.add_argument("--force", action="store_true", help="Allow overwriting the live database.")
 
@@ -129,7 +137,8 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         for check in getattr(report, "checks", []):
             self.stdout.write(f"  {check}")
 
-    def restore(self, *, backup_id: int, target_db: str, force: bool, **options) -> None:
+    def restore(self, *, backup_id: int, target_db: str | None, force: bool, **options) -> None:
+        target_db = self._restore_target(target_db)
         backup = self._backup(backup_id)
         report = services.restore_recorded_backup(
             backup, target_db_url=target_db, force=force, progress=self._progress("restored")
@@ -163,6 +172,26 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         self.stdout.write(f"Backup schedules in sync for {count} owner(s).")
 
     # --- helpers --------------------------------------------------------------------------------------
+
+    def _restore_target(self, target_db: str | None) -> str:
+        """The target URL from ``--target-db`` (never with a password) or RESTORE_TARGET_DATABASE_URL."""
+        if target_db is None:
+            if not settings.RESTORE_TARGET_DATABASE_URL:
+                raise CommandError(
+                    "Name the target: --target-db postgres://user@host:5432/name (password in PGPASSWORD "
+                    "or ~/.pgpass), or set RESTORE_TARGET_DATABASE_URL."
+                )
+            return settings.RESTORE_TARGET_DATABASE_URL
+        try:
+            password = Database.from_url(target_db).password
+        except ValueError as invalid:
+            raise CommandError(str(invalid)) from None
+        if password:
+            raise CommandError(
+                "--target-db holds a password, which anyone on this machine can read in the process list; "
+                "leave it out and set PGPASSWORD or use ~/.pgpass, or set RESTORE_TARGET_DATABASE_URL."
+            )
+        return target_db
 
     def _queue_run(self, owner_id: int) -> None:
         schedule = Schedule.objects.filter(job_name=JOB_NAME, owner_id=owner_id, key=SCHEDULE_KEY).first()
