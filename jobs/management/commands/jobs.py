@@ -23,7 +23,7 @@ WAIT_POLL_SECONDS = 0.5
 
 
 class Command(DatabaseErrorAsCommandError, BaseCommand):
-    help = "List, run, pause and resume scheduled jobs; show run history; dispatch; prune history; health."
+    help = "List, run, pause and resume scheduled jobs; show run history; dispatch; prune history."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
