@@ -1,6 +1,7 @@
 """/metrics: Prometheus text read back with prometheus_client's own parser; counts follow the engine's real
 transitions (the database triggers see them), and a scrape asks the same queries at 10 or 100,000 runs."""
 
+import logging
 import math
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from backups.models import Backup
 from jobs.history import prune_runs
 from jobs.models import JobRun
 from jobs.outcomes import finish_run
+from jobs.registry import JobContext, get_job
 from ops.models import RunEvent
 from ops.run_metrics import roll_up_run_events
 from tenants.models import GLOBAL_OWNER_ID
@@ -235,3 +237,19 @@ def test_a_scrape_asks_the_same_queries_for_10_or_100000_runs(client):
     assert with_few == with_many
     totals = scrape(client)["scheduler_job_runs_total"]
     assert sum(totals.values()) == 100_010
+
+
+def test_the_fold_runs_every_minute_as_a_job_and_empties_the_events_table(client):
+    run_to_the_end(queued_run(), late_by=0.1, took=1)
+    definition = get_job("ops.roll_up_run_metrics")
+    assert definition.every == timedelta(minutes=1)
+
+    context = JobContext(
+        run_id=0, job_name=definition.name, owner_id=GLOBAL_OWNER_ID, schedule_id=None, slot=NOW, attempt=1,
+        logger=logging.getLogger("test"),
+    )  # fmt: skip
+    assert definition.func(context) == {"folded": 2}  # the start and the end of the run
+
+    assert not RunEvent.objects.exists()
+    key = labels(job="tests.record", owner_tier="global", status="succeeded")
+    assert scrape(client)["scheduler_job_runs_total"][key] == 1
