@@ -240,7 +240,7 @@ def test_three_hosts_fire_every_slot_once_through_a_kill_and_database_and_broker
     wait_for(
         lambda: query(postgres, queued_since, (broker_up,))[0][0] > 0,
         timeout=RECOVERY_SECONDS,
-        message="a dispatcher hands runs to Redis again after its restart",
+        message="a dispatcher queues runs again after the Redis restart",
     )
     started_since = queued_since + " AND started_at IS NOT NULL"
     wait_for(
