@@ -47,7 +47,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Health probes and the metrics scrape are answered before host validation and the HTTPS redirect:
+    # orchestrators and Prometheus call them by a pod's address over plain HTTP (see ops/probes.py).
+    "ops.probes.ProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's static files, served by the web process itself (hashed names, far-future caching).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,7 +116,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# `manage.py collectstatic` writes hashed, compressed copies here; WhiteNoise serves them.
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise looks here at start-up, collected or not
 
 # --- Security (production turns these on through the environment) -------------------------------------
 
@@ -173,7 +180,8 @@ def _backup_storage(url: str) -> dict:
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Hashed and compressed by collectstatic; before it has run (development, tests) names stay unhashed.
+    "staticfiles": {"BACKEND": "config.staticfiles.CollectedStaticFilesStorage"},
     "backups": _backup_storage(env.str("BACKUP_STORAGE_URL", default=f"file://{DATA_DIR / 'backups'}")),
 }
 MEDIA_ROOT = DATA_DIR / "media"
@@ -230,7 +238,12 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# --- Per-owner setting defaults ------------------------------------------------------------------------
+# --- Health and metrics ----------------------------------------------------------------------------------
+
+# /metrics answers only requests carrying "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Per-owner setting defaults -------------------------------------------------------------------------
 
 # An environment variable named like a registered owner-setting key (BACKUP_SCHEDULE_TIME, …) replaces that
 # key's code default; resolution order: owner → global owner → Django setting of that name → this → code

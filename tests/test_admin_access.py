@@ -507,8 +507,9 @@ def test_anonymous_users_reach_no_admin_page(client, world):
 
 # --- Every other URL of the site -------------------------------------------------------------------
 
-# URLs anyone may open without logging in (none yet; a health check would be listed here, on purpose).
-PUBLIC_URLS: set[str] = set()
+# URLs anyone may open without logging in, on purpose.
+# Probes answer without a login (no secrets in them); /metrics wants its bearer token instead (tests/ops).
+PUBLIC_URLS: set[str] = {"/healthz", "/readyz", "/metrics"}
 
 
 def site_urls(patterns=None, prefix: str = "/") -> list[str]:

@@ -10,7 +10,7 @@ from django.db import connections
 from django.utils import timezone
 
 from config.commands import DatabaseErrorAsCommandError
-from jobs import services
+from jobs import health, services
 from jobs.dispatcher import Dispatcher
 from jobs.history import prune_runs
 from jobs.models import JobRun, Schedule
@@ -46,6 +46,8 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         actions.add_parser("dispatch", help="Run the dispatcher in the foreground (without workers).")
         prune = actions.add_parser("prune", help="Delete finished runs older than a number of days.")
         prune.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+        checkup = actions.add_parser("health", help="Readiness checks (as /readyz); exit 1 when one fails.")
+        checkup.add_argument("--json", action="store_true", dest="as_json")
 
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, f"do_{action}")(**options)
@@ -133,6 +135,17 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
             raise CommandError("--older-than must be at least 1 day.")
         deleted = prune_runs(older_than=timedelta(days=older_than), now=timezone.now())
         self.stdout.write(f"Deleted {deleted} runs older than {older_than} days.")
+
+    def do_health(self, *, as_json: bool = False, **_options) -> None:
+        report = health.readiness(now=timezone.now())
+        if as_json:
+            self.stdout.write(_dumps(report.as_dict()))
+        else:
+            for name, entry in report.as_dict()["checks"].items():
+                facts = " ".join(f"{key}={value}" for key, value in entry.items() if key != "ok")
+                self.stdout.write(f"{name:<12} {'ok' if entry['ok'] else 'FAIL':<5} {facts}")
+        if not report.ok:
+            raise CommandError(f"Not ready: {', '.join(report.failing)} failing.")
 
     def _schedule(self, schedule_id: int) -> Schedule:
         try:
