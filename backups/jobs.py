@@ -1,22 +1,25 @@
-"""The registered backup job: thin, it hands the owner to ``backups.services.take_backup``."""
+"""The registered backup job: thin, it hands the owner to ``backups.services.take_backup``.
+
+When the owner's backup is already running elsewhere (a manual run, ``backup now --wait``, another
+dispatcher's run), the job raises ``RunSkipped``: the engine records the skip and, for a scheduled slot,
+the one recheck an hour later. A cancelled run stops between chunks and aborts its upload.
+"""
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
-
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from datetime import timedelta
 
 from backups import services
 from backups.schedules import ensure_backup_schedules
-from jobs.models import JobRun, Schedule
 from jobs.policies import MisfirePolicy, OverlapPolicy
-from jobs.registry import JobContext, job
-from jobs.retries import policy_for
+from jobs.registry import JobContext, RunSkipped, job
+from jobs.timeouts import max_timeout_seconds
 
-# A large database may take hours; the broker's retry window (JOBS_MAX_TIMEOUT + 5 min) stays above this.
-BACKUP_TIMEOUT = timedelta(seconds=settings.JOBS_MAX_TIMEOUT)
+# A large database may take hours: the longest soft timeout the engine allows (django-q2's hard kill of
+# the worker comes 30 s after it, so a timed-out backup still aborts its upload and ends timed_out).
+BACKUP_TIMEOUT = timedelta(seconds=max_timeout_seconds())
+# A scheduled backup that found the owner's backup running tries once more this much later.
+RECHECK_AFTER = timedelta(hours=1)
 HEARTBEAT_EVERY_SECONDS = 5.0
 
 
@@ -24,7 +27,7 @@ HEARTBEAT_EVERY_SECONDS = 5.0
     "backups.run",
     per_owner=True,
     overlap=OverlapPolicy.SKIP_AND_RETRY,
-    overlap_retry_delay=timedelta(hours=1),
+    overlap_retry_delay=RECHECK_AFTER,
     misfire=MisfirePolicy.RUN_ONCE,
     timeout=BACKUP_TIMEOUT,
     ensure_schedules=ensure_backup_schedules,
@@ -32,55 +35,15 @@ HEARTBEAT_EVERY_SECONDS = 5.0
 def run_backup(ctx: JobContext, codec: str = services.DEFAULT_CODEC, **kwargs) -> dict:
     """Back up the owner (full database for the global owner, tenant export otherwise), verify, prune."""
     outcome = services.take_backup(
-        owner_id=ctx.owner_id, job_run_id=ctx.run_id, codec=codec, progress=heartbeat_progress(ctx.heartbeat)
+        owner_id=ctx.owner_id,
+        job_run_id=ctx.run_id,
+        codec=codec,
+        progress=heartbeat_progress(ctx.heartbeat),
+        check=ctx.raise_if_cancelled,
     )
     if outcome.skipped:
-        skip_run(ctx, outcome)
+        raise RunSkipped(outcome.reason, recheck_after=RECHECK_AFTER, result=outcome.summary())
     return outcome.summary()
-
-
-def skip_run(
-    ctx: JobContext, outcome: services.BackupOutcome, *, now: datetime | None = None
-) -> JobRun | None:
-    """Record this run as skipped because the owner's backup is running elsewhere; maybe recheck later.
-
-    The dispatcher already skips a slot whose schedule has a run in flight; this covers the races it
-    cannot see (a manual run, ``backup now --wait``, two dispatchers): the database's one-running-backup
-    rule decided, and the run says so. The runner's own finish is conditional on ``running``, so it
-    leaves the skipped status alone when the job returns. A scheduled run (or a recheck of one) under
-    ``skip_and_retry`` gets a follow-up run after the schedule's retry delay (one hour), unless the next
-    regular slot comes first. Returns that follow-up run, if any.
-    """
-    now = now or timezone.now()
-    run = JobRun.objects.select_related("schedule").get(pk=ctx.run_id)
-    message = f"Skipped: {outcome.reason}."
-    with transaction.atomic():
-        # Conditional, like the runner's own flips: only a run still in flight becomes skipped.
-        JobRun.objects.filter(pk=run.pk, status__in=JobRun.IN_FLIGHT).update(
-            status=JobRun.Status.SKIPPED,
-            finished_at=now,
-            duration=now - (run.started_at or now),
-            error=message,
-            result=outcome.summary(),
-        )
-        schedule = run.schedule
-        if schedule is not None:
-            Schedule.objects.filter(pk=schedule.pk).update(last_status=JobRun.Status.SKIPPED)
-        if schedule is None or run.trigger not in (JobRun.Trigger.SCHEDULED, JobRun.Trigger.RETRY):
-            return None
-        policy = policy_for(schedule, run.job_name)
-        if policy.overlap != OverlapPolicy.SKIP_AND_RETRY:
-            return None
-        recheck_at = now + policy.overlap_retry_delay
-        if schedule.next_run_at is not None and schedule.next_run_at <= recheck_at:
-            return None  # the next regular slot tries again anyway
-        try:
-            with transaction.atomic():
-                recheck = run.next_attempt(due_at=recheck_at)
-                recheck.save()
-                return recheck
-        except IntegrityError:
-            return None  # that recheck exists already
 
 
 def heartbeat_progress(heartbeat: Callable[[], None]) -> Callable[..., None]:

@@ -70,7 +70,7 @@ def sync_backup_schedule(owner: Owner | int, *, now: datetime | None = None) -> 
     Only the fields derived from settings are written; the engine's ``Schedule.save`` recomputes
     ``next_run_at`` (the next slot after now, in the owner's time zone) when the timing changed.
     """
-    from backups.jobs import BACKUP_TIMEOUT
+    from backups.jobs import BACKUP_TIMEOUT, RECHECK_AFTER
 
     if not isinstance(owner, Owner):
         owner = Owner.objects.get(pk=owner)
@@ -83,7 +83,7 @@ def sync_backup_schedule(owner: Owner | int, *, now: datetime | None = None) -> 
         "label": timing.label,
         "managed_by": MANAGED_BY,
         "overlap_policy": OverlapPolicy.SKIP_AND_RETRY,
-        "overlap_retry_delay_seconds": 3600,
+        "overlap_retry_delay_seconds": int(RECHECK_AFTER.total_seconds()),
         "timeout_seconds": int(BACKUP_TIMEOUT.total_seconds()),
     }
     with transaction.atomic():

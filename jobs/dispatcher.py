@@ -45,6 +45,8 @@ BATCH_SIZE = 1000
 MAX_SLEEP_SECONDS = 1.0
 # How soon to look again when due work is there but locked by another dispatcher's claim.
 BUSY_RETRY_SECONDS = 0.02
+# Housekeeping (the reaper) runs this often, and at least twice per heartbeat period, so a dead worker's
+# run is lost within two periods (see EngineProcess.silence_limit).
 HOUSEKEEPING_EVERY = timedelta(seconds=5)
 SYNC_DEFAULTS_EVERY = timedelta(minutes=1)
 
@@ -197,7 +199,7 @@ def _runs_for_slots(
         schedule.next_run_at = None
         schedule.last_status = JobRun.Status.FAILED
         run = _new_run(schedule, now)
-        admission.finish(run, JobRun.Status.FAILED, f"The schedule's trigger is invalid: {error}")
+        run.fail(now=now, error=f"The schedule's trigger is invalid: {error}", held=True)
         return [run]
     schedule.next_run_at = plan.next_run_at
     if plan.missed_dropped:
@@ -229,6 +231,7 @@ def _new_run(schedule: Schedule, slot: datetime) -> JobRun:
         slot=slot,
         due_at=slot,
         trigger=JobRun.Trigger.SCHEDULED,
+        status=JobRun.Status.SCHEDULED,  # admitted (queued, skipped, waiting) before it is written
     )
 
 
@@ -323,7 +326,8 @@ class Dispatcher:
 
     def _dispatch_and_measure_sleep(self) -> float:
         now = self.clock()
-        if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
+        housekeeping_every = min(HOUSEKEEPING_EVERY, timedelta(seconds=settings.JOBS_HEARTBEAT_SECONDS / 2))
+        if self._last_housekeeping is None or now - self._last_housekeeping >= housekeeping_every:
             self._last_housekeeping = now
             reap(now=now, requeue=settings.JOBS_ENABLED)
             if now - self._last_sync >= SYNC_DEFAULTS_EVERY:

@@ -10,7 +10,6 @@ import logging
 import uuid
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
@@ -21,12 +20,11 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from jobs.models import JobRun
+from jobs.timeouts import hard_timeout_seconds
 
 logger = logging.getLogger(__name__)
 
 TASK_FUNC = "jobs.runner.execute"
-# django-q2 kills a worker at the task's timeout; ours fires first, this is the backstop for a stuck run.
-HARD_TIMEOUT_MARGIN_SECONDS = 30
 
 _broker: Broker | None = None
 
@@ -43,18 +41,17 @@ def new_task_id() -> str:
 
 
 def pack_task(run: JobRun, timeout_seconds: int | None) -> str:
-    """The signed package ``async_task`` would push for ``execute(run.pk)``."""
-    hard_timeout = min(
-        (timeout_seconds or settings.JOBS_MAX_TIMEOUT) + HARD_TIMEOUT_MARGIN_SECONDS,
-        settings.JOBS_MAX_TIMEOUT,
-    )
+    """The signed package ``async_task`` would push for ``execute(run.pk)``.
+
+    Its timeout is django-q2's hard kill, which comes after the run's own soft deadline (jobs.timeouts).
+    """
     task = {
         "id": run.task_id,
         "name": f"jobrun-{run.pk}",
         "func": TASK_FUNC,
         "args": (run.pk,),
         "kwargs": {},
-        "timeout": hard_timeout,
+        "timeout": hard_timeout_seconds(timeout_seconds),
         "ack_failure": Conf.ACK_FAILURES,
         # The JobRun row is the history; django-q2 keeps only failed tasks of its own.
         "save": False,
