@@ -522,14 +522,21 @@ class JobRun(models.Model):
             self.Status.SKIPPED, held=held, **self._ended(now, error=reason, result=result)
         )
 
-    def cancel(self, *, now: datetime, reason: str | None = None, held: bool = False) -> bool:
-        """End the run as cancelled; ``reason=None`` keeps the reason stored by ``request_cancel``."""
+    def cancel(
+        self, *, now: datetime, reason: str | None = None, held: bool = False, not_started: bool = False
+    ) -> bool:
+        """End the run as cancelled; ``reason=None`` keeps the reason stored by ``request_cancel``.
+
+        ``not_started=True`` cancels only a run that is still waiting or queued (a person's request: a
+        running run must be stopped by its worker, see ``request_cancel``).
+        """
         ended = self._ended(now)
         if reason is None:
             del ended["error"]
         else:
             ended["error"] = reason
-        return self._transition(self.Status.CANCELLED, held=held, **ended)
+        sources = {self.Status.SCHEDULED, self.Status.QUEUED} if not_started else None
+        return self._transition(self.Status.CANCELLED, held=held, sources=sources, **ended)
 
     def request_cancel(self, *, now: datetime, reason: str) -> bool:
         """Ask the worker of a running run to stop it (no status change yet: the worker records it).
@@ -561,8 +568,8 @@ class JobRun(models.Model):
             "result": result,
         }
 
-    def _transition(self, status: str, *, held: bool = False, **fields) -> bool:
-        allowed = self.TRANSITIONS[status]
+    def _transition(self, status: str, *, held: bool = False, sources: set | None = None, **fields) -> bool:
+        allowed = self.TRANSITIONS[status] if sources is None else self.TRANSITIONS[status] & sources
         if held:
             if self.status not in allowed:
                 raise InvalidTransition(

@@ -74,11 +74,14 @@ def record_skipped(
     return True
 
 
-def record_cancelled(run: JobRun, *, now: datetime, reason: str | None = None) -> bool:
-    """The run was cancelled (``reason=None`` keeps the reason given when it was requested)."""
+def record_cancelled(
+    run: JobRun, *, now: datetime, reason: str | None = None, not_started: bool = False
+) -> bool:
+    """The run was cancelled (``reason=None`` keeps the reason given when it was requested); with
+    ``not_started``, only if it was still waiting or queued (False, quietly, otherwise)."""
     with transaction.atomic():
-        if not run.cancel(now=now, reason=reason):
-            return _refused(run, JobRun.Status.CANCELLED)
+        if not run.cancel(now=now, reason=reason, not_started=not_started):
+            return False if not_started else _refused(run, JobRun.Status.CANCELLED)
         _settle(run, now=now)
     return True
 
@@ -120,5 +123,7 @@ def _save_follow_up(follow_up: JobRun | None) -> JobRun | None:
 
 
 def _refused(run: JobRun, wanted: str) -> bool:
-    logger.warning("event=finish_refused run=%s wanted=%s", run.pk, wanted)
+    # Only on this rare path is the row read again: to say (and return) what it became meanwhile.
+    run.refresh_from_db(fields=["status"])
+    logger.warning("event=finish_refused run=%s wanted=%s found=%s", run.pk, wanted, run.status)
     return False

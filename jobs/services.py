@@ -62,9 +62,7 @@ def cancel_run(*, run: JobRun, now: datetime, reason: str) -> str:
     status now: ``cancelled``, or ``running`` while the worker stops it. Raises ``RunStateRefused`` for a
     run that has already ended.
     """
-    if run.status in (JobRun.Status.SCHEDULED, JobRun.Status.QUEUED) and record_cancelled(
-        run, now=now, reason=reason
-    ):
+    if record_cancelled(run, now=now, reason=reason, not_started=True):
         logger.info("event=run_cancelled run=%s reason=%s", run.pk, reason)
         return run.status
     if run.request_cancel(now=now, reason=reason):

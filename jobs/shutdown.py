@@ -77,19 +77,20 @@ def stop_cluster(
 ) -> None:
     """Stop django-q2's ``cluster`` (already started in this process) after its runs finished or were
     cancelled; returns when its sentinel and workers have exited."""
-    _set(DRAINING)
+    set_state(DRAINING)
     cluster.stop_event.set()  # the sentinel stops its pusher and lets each worker finish its task
     running = _wait(process, cluster, seconds=grace)
     if running:
         logger.warning("event=shutdown_grace_over runs=%s action=cancel", ",".join(map(str, running)))
-        _set(CANCELLING)
+        set_state(CANCELLING)
         running = _wait(process, cluster, seconds=settings.JOBS_HEARTBEAT_SECONDS + CANCEL_CLEANUP_SECONDS)
         _end_stuck(running, now=clock())
     cluster.stop()
     logger.info("event=shutdown_done process=%s", process.pk)
 
 
-def _set(value: int) -> None:
+def set_state(value: int) -> None:
+    """Move this qcluster (and its workers, which share the value) to RUNNING, DRAINING or CANCELLING."""
     if _state is not None:
         _state.value = value
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from jobs import shutdown
@@ -68,6 +68,7 @@ class RunWatch:
                 self._current = None
 
     def _loop(self) -> None:
+        previous = None
         try:
             while True:
                 time.sleep(TICK_SECONDS)
@@ -75,6 +76,11 @@ class RunWatch:
                     watched = self._current
                 if watched is not None:
                     self._look_after(watched)
+                elif previous is not None:
+                    # A run ended: like the worker after its task, keep the connection only within
+                    # CONN_MAX_AGE (workers in production set it; with 0 the connection closes).
+                    close_old_connections()
+                previous = watched
         finally:
             connection.close()
 

@@ -4,26 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backups', '0001_initial'),
-        ('jobs', '0004_run_lifecycle'),
-        ('tenants', '0002_global_owner'),
+        ("backups", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backup',
-            name='heartbeat_at',
+            model_name="backup",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='backup',
-            name='status',
-            field=models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded (not verified)'), ('failed', 'Failed'), ('verified', 'Verified'), ('pruned', 'Pruned'), ('interrupted', 'Interrupted')], default='running', max_length=12),
+            model_name="backup",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded (not verified)"),
+                    ("failed", "Failed"),
+                    ("verified", "Verified"),
+                    ("pruned", "Pruned"),
+                    ("interrupted", "Interrupted"),
+                ],
+                default="running",
+                max_length=12,
+            ),
         ),
         migrations.AddIndex(
-            model_name='backup',
-            index=models.Index(condition=models.Q(('status__in', ['running', 'succeeded'])), fields=['status'], name='backup_unfinished_idx'),
+            model_name="backup",
+            index=models.Index(
+                condition=models.Q(("status__in", ["running", "succeeded"])),
+                fields=["status"],
+                name="backup_unfinished_idx",
+            ),
         ),
     ]

@@ -5,69 +5,122 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0003_admin_list_indexes'),
+        ("jobs", "0003_admin_list_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='jobrun',
-            name='cancel_requested_at',
+            model_name="jobrun",
+            name="cancel_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='jobrun',
-            name='retry_of',
-            field=models.ForeignKey(blank=True, help_text='The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='retries', to='jobs.jobrun'),
+            model_name="jobrun",
+            name="retry_of",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="retries",
+                to="jobs.jobrun",
+            ),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='consecutive_failures',
+            model_name="schedule",
+            name="consecutive_failures",
             field=models.PositiveIntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='pause_after_failures',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Pause the schedule after this many failed runs in a row (retries used up); 0: never.'),
+            model_name="schedule",
+            name="pause_after_failures",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="Pause the schedule after this many failed runs in a row (retries used up); 0: never.",
+            ),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='paused_reason',
+            model_name="schedule",
+            name="paused_reason",
             field=models.CharField(blank=True, editable=False, max_length=500),
         ),
         migrations.AlterField(
-            model_name='schedule',
-            name='overlap_policy',
-            field=models.CharField(choices=[('skip', 'Skip the slot (recorded as a skipped run)'), ('skip_and_retry', 'Skip, then try again after the retry delay'), ('queue', 'Queue behind the running one'), ('allow', 'Run in parallel'), ('replace', 'Cancel the running one, then start this one')], default='skip', max_length=20),
+            model_name="schedule",
+            name="overlap_policy",
+            field=models.CharField(
+                choices=[
+                    ("skip", "Skip the slot (recorded as a skipped run)"),
+                    ("skip_and_retry", "Skip, then try again after the retry delay"),
+                    ("queue", "Queue behind the running one"),
+                    ("allow", "Run in parallel"),
+                    ("replace", "Cancel the running one, then start this one"),
+                ],
+                default="skip",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='schedule',
-            name='timeout_seconds',
-            field=models.PositiveIntegerField(blank=True, help_text='Empty: the longest allowed (JOBS_MAX_TIMEOUT minus 30 s).', null=True),
+            model_name="schedule",
+            name="timeout_seconds",
+            field=models.PositiveIntegerField(
+                blank=True, help_text="Empty: the longest allowed (JOBS_MAX_TIMEOUT minus 30 s).", null=True
+            ),
         ),
         migrations.CreateModel(
-            name='EngineProcess',
+            name="EngineProcess",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('host', models.CharField(max_length=255)),
-                ('pid', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('last_beat_at', models.DateTimeField()),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.CharField(blank=True, help_text='APP_VERSION of the running code.', max_length=100)),
-                ('runs_dispatcher', models.BooleanField(default=False)),
-                ('workers', models.PositiveSmallIntegerField(default=0, help_text='django-q2 worker processes (0: none).')),
-                ('queues', models.JSONField(blank=True, default=list, help_text='The broker queues its workers consume.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("host", models.CharField(max_length=255)),
+                ("pid", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("last_beat_at", models.DateTimeField()),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "version",
+                    models.CharField(
+                        blank=True, help_text="APP_VERSION of the running code.", max_length=100
+                    ),
+                ),
+                ("runs_dispatcher", models.BooleanField(default=False)),
+                (
+                    "workers",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="django-q2 worker processes (0: none)."
+                    ),
+                ),
+                (
+                    "queues",
+                    models.JSONField(
+                        blank=True, default=list, help_text="The broker queues its workers consume."
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
-                'indexes': [models.Index(condition=models.Q(('stopped_at__isnull', True)), fields=['last_beat_at'], name='engineprocess_beat_idx')],
+                "ordering": ["-started_at"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("stopped_at__isnull", True)),
+                        fields=["last_beat_at"],
+                        name="engineprocess_beat_idx",
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='jobrun',
-            name='engine_process',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='jobs.engineprocess'),
+            model_name="jobrun",
+            name="engine_process",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="runs",
+                to="jobs.engineprocess",
+            ),
         ),
     ]

@@ -78,7 +78,9 @@ class Command(DatabaseErrorAsCommandError, DjangoQClusterCommand):
                         while not stopping.wait(SENTINEL_CHECK_SECONDS) and cluster.sentinel.is_alive():
                             pass
                 finally:
-                    shutdown.stop_cluster(cluster, process=process, grace=settings.JOBS_SHUTDOWN_GRACE_SECONDS)
+                    shutdown.stop_cluster(
+                        cluster, process=process, grace=settings.JOBS_SHUTDOWN_GRACE_SECONDS
+                    )
         finally:
             process.mark_stopped(now=timezone.now())
             connections.close_all()
