@@ -85,8 +85,8 @@ class JobContext:
     slot: datetime
     attempt: int
     logger: logging.Logger
-    # Called by long jobs between steps to prove they are alive (the engine also beats on its own); it also
-    # notices a cancellation requested meanwhile.
+    # Called by long jobs between steps to prove they are progressing (the engine also beats on its own);
+    # cheap: the worker's watch writes the beat on its own connection and notices a cancellation then.
     heartbeat: Callable[[], None] = field(default=lambda: None, repr=False)
     cancellation: Cancellation = field(default_factory=Cancellation, repr=False)
 

@@ -89,7 +89,7 @@ def _run_job(run: JobRun, definition: JobDefinition, clock: Callable[[], datetim
         slot=run.slot,
         attempt=run.attempt,
         logger=logging.getLogger(f"jobs.run.{run.job_name}"),
-        heartbeat=lambda: _beat_from_job(run, cancellation, clock),
+        heartbeat=watch().request_beat,
         cancellation=cancellation,
     )
     timeout = soft_timeout_seconds(policy_for(run.schedule, run.job_name).timeout_seconds)
@@ -119,12 +119,6 @@ def _run_job(run: JobRun, definition: JobDefinition, clock: Callable[[], datetim
     else:
         outcomes.record_success(run, now=clock(), result=_storable(result))
     return run.status
-
-
-def _beat_from_job(run: JobRun, cancellation: Cancellation, clock: Callable[[], datetime]) -> None:
-    """``ctx.heartbeat``: stamp the run from the job's own thread, and notice a cancellation meanwhile."""
-    if not run.beat(now=clock()):
-        cancellation.request()
 
 
 def _cancel_reason(cancelled: RunCancelled, cancellation: Cancellation) -> str | None:

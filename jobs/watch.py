@@ -1,6 +1,7 @@
 """The worker-wide watch: one thread per worker process, kept across runs, that looks after the run in hand.
 
-Every JOBS_HEARTBEAT_SECONDS it stamps the run's heartbeat with one conditional UPDATE. That UPDATE also
+Every JOBS_HEARTBEAT_SECONDS (and soon after each ``ctx.heartbeat()``) it stamps the run's heartbeat with
+one conditional UPDATE, on its own connection. That UPDATE also
 answers whether the run should go on: it changes no row once someone asked to cancel the run (or the
 reaper already marked it lost), and the watcher then requests the job's ``Cancellation``. A cooperative
 job stops at its next ``ctx.raise_if_cancelled()``; one that does not check is interrupted with
@@ -39,6 +40,7 @@ class Watched:
     cancellation: Cancellation
     interrupt: Callable[[], None]
     last_beat: float = field(default_factory=time.monotonic)
+    beat_requested: bool = False
     cancel_seen: float | None = None
     interrupted: bool = False
 
@@ -67,6 +69,16 @@ class RunWatch:
             with self._lock:
                 self._current = None
 
+    def request_beat(self) -> None:
+        """``ctx.heartbeat()``: the job proved it is progressing; the watch beats at its next tick.
+
+        The beat is written on the watch's own connection: the job's may be inside a read-only
+        transaction (a tenant export's snapshot) or a long one of its own.
+        """
+        with self._lock:
+            if self._current is not None:
+                self._current.beat_requested = True
+
     def _loop(self) -> None:
         previous = None
         try:
@@ -89,8 +101,8 @@ class RunWatch:
         now = time.monotonic()
         if shutdown.cancelling():
             watched.cancellation.request(shutdown.grace_reason())
-        if now - watched.last_beat >= every:
-            watched.last_beat = now
+        if watched.beat_requested or now - watched.last_beat >= every:
+            watched.last_beat, watched.beat_requested = now, False
             if not self._beat(watched.run):
                 # Cancellation requested on the row (its reason is stored there), or reaped meanwhile.
                 watched.cancellation.request()
