@@ -130,3 +130,16 @@ def test_the_alive_processes_are_those_not_stopped_that_beat_recently():
 
 def test_nothing_is_gone_about_a_run_without_process_or_worker_pid():
     assert gone_reason(running_in(None, worker="test-worker"), now=T0, host=this_host()) == ""
+
+
+def test_pruning_the_history_removes_processes_silent_longer_than_the_cutoff():
+    from jobs.history import prune_runs
+
+    old = process(beat_at=T0 - timedelta(days=100), stopped_at=T0 - timedelta(days=100))
+    recent = process(beat_at=T0 - timedelta(days=1))
+    run = make_run(make_schedule(now=T0), status=JobRun.Status.SUCCEEDED, engine_process=old)
+
+    prune_runs(older_than=timedelta(days=90), now=T0)
+
+    assert list(EngineProcess.objects.all()) == [recent]
+    assert JobRun.objects.get(pk=run.pk).engine_process_id is None
