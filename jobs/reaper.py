@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from jobs.bulk import update_fields
 from jobs.enqueue import enqueue_runs, new_task_id
-from jobs.models import JobRun
+from jobs.models import EngineProcess, JobRun
 from jobs.outcomes import record_failure
 from jobs.processes import gone_reason, this_host
 from jobs.retries import policy_for
@@ -50,14 +51,23 @@ def mark_lost_runs(*, now: datetime, window: timedelta) -> int:
 
     Each is a conditional transition, so several reapers (one per dispatcher) mark a run lost once.
     """
-    running = (
+    host = this_host()
+    silent_process = now - EngineProcess.silence_limit()
+    # Candidates only: silent runs, runs of silent or stopped processes, and this host's runs (pid checks).
+    candidates = (
         JobRun.objects.filter(status=JobRun.Status.RUNNING)
-        .select_related("schedule", "owner", "engine_process")
+        .filter(
+            Q(heartbeat_at__lt=now - window)
+            | Q(engine_process__stopped_at__isnull=False)
+            | Q(engine_process__last_beat_at__lt=silent_process)
+            | Q(engine_process__host=host)
+            | Q(worker__startswith=f"{host}:")
+        )
+        .select_related("schedule", "engine_process")
         .order_by("heartbeat_at")
     )
-    host = this_host()
     lost = 0
-    for run in running[: BATCH_SIZE * 10]:
+    for run in candidates[: BATCH_SIZE * 10]:
         reason = gone_reason(run, now=now, host=host) or _silent_reason(run, now=now, window=window)
         if reason and record_failure(run, status=JobRun.Status.LOST, now=now, error=reason):
             logger.warning(

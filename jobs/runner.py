@@ -19,10 +19,11 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from jobs import outcomes, shutdown
@@ -96,16 +97,21 @@ def _run_job(run: JobRun, definition: JobDefinition, clock: Callable[[], datetim
     try:
         with interruptible() as interrupt, watch().watching(run, cancellation, interrupt), deadline(timeout):
             result = definition.func(context, **run.kwargs)
+        outcome = partial(outcomes.record_success, run, result=_storable(result))
     except RunTimedOut as timed_out:
-        outcomes.record_failure(
-            run, status=JobRun.Status.TIMED_OUT, now=clock(), error=str(timed_out), traceback=_trace()
+        outcome = partial(
+            outcomes.record_failure,
+            run,
+            status=JobRun.Status.TIMED_OUT,
+            error=str(timed_out),
+            traceback=_trace(),
         )
     except RunCancelled as cancelled:
-        outcomes.record_cancelled(run, now=clock(), reason=_cancel_reason(cancelled, cancellation))
+        outcome = partial(outcomes.record_cancelled, run, reason=_cancel_reason(cancelled, cancellation))
     except RunSkipped as skipped:
-        outcomes.record_skipped(
+        outcome = partial(
+            outcomes.record_skipped,
             run,
-            now=clock(),
             reason=f"Skipped: {skipped.reason}",
             result=_storable(skipped.result),
             recheck_after=skipped.recheck_after,
@@ -113,12 +119,22 @@ def _run_job(run: JobRun, definition: JobDefinition, clock: Callable[[], datetim
     except Exception as error:
         trace = _trace()
         _call_exception_hook(definition, context, error)
-        outcomes.record_failure(
-            run, status=JobRun.Status.FAILED, now=clock(), error=_one_line(error), traceback=trace
+        outcome = partial(
+            outcomes.record_failure, run, status=JobRun.Status.FAILED, error=_one_line(error), traceback=trace
         )
-    else:
-        outcomes.record_success(run, now=clock(), result=_storable(result))
+    _record(outcome, clock)
     return run.status
+
+
+def _record(outcome: Callable[..., bool], clock: Callable[[], datetime]) -> None:
+    """Record the outcome; once more on a fresh connection if the job (or its interruption in the middle
+    of a query) left the connection broken."""
+    try:
+        outcome(now=clock())
+    except DatabaseError:
+        logger.warning("event=record_outcome_failed action=reconnect_and_retry")
+        connection.close()
+        outcome(now=clock())
 
 
 def _cancel_reason(cancelled: RunCancelled, cancellation: Cancellation) -> str | None:
