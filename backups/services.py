@@ -243,12 +243,16 @@ def describe_restore(report) -> str:
 
 
 def delete_recorded_backup(backup: Backup, *, storage=None) -> None:
-    """Delete a backup's stored object and its row (the admin's delete action)."""
+    """Delete a backup's stored object and its row (the admin's delete action).
+
+    An interrupted backup has no object of its own (its upload was aborted, or, in a restored copy, the
+    object under its key belongs to the source database): only its row goes.
+    """
     from backups.pipeline import delete_object
 
     if backup.status == Backup.Status.RUNNING:
         raise BackupError(f"Backup #{backup.pk} is still running; it cannot be deleted now.")
-    if backup.storage_key and backup.status != Backup.Status.PRUNED:
+    if backup.storage_key and backup.status not in (Backup.Status.PRUNED, Backup.Status.INTERRUPTED):
         delete_object(backup.storage_key, storage=storage)
     backup.delete()
 

@@ -354,10 +354,10 @@ class JobRun(models.Model):
         RETRY = "retry", "Retry"
         STARTUP = "startup", "Start-up"
 
-    # The state machine: each status and the statuses a run may move to it from. A new run is born
-    # ``scheduled`` (or, from the dispatcher, directly in its admitted state). Every change is one
-    # conditional UPDATE (``... WHERE status IN (sources)``), so of two processes racing for a run exactly
-    # one wins and the other learns it from the row count, without reading the row again.
+    # The state machine: each status and the statuses a run may move to it from; a new run is born
+    # ``scheduled``. Every change is one conditional UPDATE (``... WHERE status IN (sources)``), so of two
+    # processes racing for a run exactly one wins and the other learns it from the row count, without
+    # reading the row again.
     TRANSITIONS = {
         Status.QUEUED: {Status.SCHEDULED},  # queue(): admitted by the dispatcher, handed to the broker
         Status.RUNNING: {Status.QUEUED},  # mark_running(): a worker took it (a re-delivery finds nothing)

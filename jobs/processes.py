@@ -8,6 +8,7 @@ one thread; the reaper asks ``gone_reason`` about each running run to notice a d
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def current_process_id() -> int | None:
     return _current.pk if _current is not None else None
 
 
-def beating(process: EngineProcess, clock) -> PeriodicBeat:
+def beating(process: EngineProcess, clock: Callable[[], datetime]) -> PeriodicBeat:
     """The thread that keeps ``process`` alive in the table while the block runs."""
     return PeriodicBeat(
         lambda: process.beat(now=clock()),

@@ -87,7 +87,11 @@ class RunWatch:
                 with self._lock:
                     watched = self._current
                 if watched is not None:
-                    self._look_after(watched)
+                    try:
+                        self._look_after(watched)
+                    except Exception:
+                        # The watch outlives one bad look (a bug); without it no run here would beat.
+                        logger.exception("event=run_watch_failed run=%s action=continue", watched.run.pk)
                 elif previous is not None:
                     # A run ended: like the worker after its task, keep the connection only within
                     # CONN_MAX_AGE (workers in production set it; with 0 the connection closes).

@@ -213,3 +213,20 @@ def test_restoring_a_full_postgres_backup_marks_the_backups_running_in_it_interr
     assert [(pk, status) for pk, status, _error in rows] == [(taken.pk, "interrupted")]
     assert "restored from a dump" in rows[0][2]
     assert report.interrupted_backups == 1
+
+
+@pytest.mark.django_db
+def test_deleting_an_interrupted_backup_never_touches_the_object_under_its_key(owner, storage_dir):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
+    from backups.services import delete_recorded_backup
+
+    backup = claim_backup(owner_id=owner.pk)
+    backup.mark_interrupted("interrupted: restored from a dump")
+    storages["backups"].save(backup.storage_key, ContentFile(b"the source's backup"))
+
+    delete_recorded_backup(backup)
+
+    assert storages["backups"].exists(backup.storage_key)
+    assert not Backup.objects.filter(pk=backup.pk).exists()
