@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from jobs import shutdown
@@ -69,6 +69,10 @@ class RunWatch:
             with self._lock:
                 self._current = None
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def request_beat(self) -> None:
         """``ctx.heartbeat()``: the job proved it is progressing; the watch beats at its next tick.
 
@@ -86,18 +90,22 @@ class RunWatch:
                 time.sleep(TICK_SECONDS)
                 with self._lock:
                     watched = self._current
-                if watched is not None:
-                    try:
+                try:
+                    if watched is not None:
                         self._look_after(watched)
-                    except Exception:
-                        # The watch outlives one bad look (a bug); without it no run here would beat.
-                        logger.exception("event=run_watch_failed run=%s action=continue", watched.run.pk)
-                elif previous is not None:
-                    # A run ended: like the worker after its task, keep the connection only within
-                    # CONN_MAX_AGE (workers in production set it; with 0 the connection closes).
-                    close_old_connections()
+                    elif previous is not None:
+                        self._after_run()
+                except Exception:
+                    # The watch outlives one bad look (a bug, a dead database); without it no run here beats.
+                    logger.exception("event=run_watch_failed action=continue")
                 previous = watched
         finally:
+            connection.close()
+
+    def _after_run(self) -> None:
+        # Like the worker after its task: keep the connection only within CONN_MAX_AGE (workers in
+        # production set it; with 0 the connection closes after each run).
+        if connection.close_at is not None and time.monotonic() >= connection.close_at:
             connection.close()
 
     def _look_after(self, watched: Watched) -> None:
@@ -140,6 +148,6 @@ def watch() -> RunWatch:
     """This process's watcher, started on first use (a forked worker starts its own: threads do not fork)."""
     global _watch, _watch_pid
     with _watch_lock:
-        if _watch is None or _watch_pid != os.getpid():
+        if _watch is None or _watch_pid != os.getpid() or not _watch.alive:
             _watch, _watch_pid = RunWatch(), os.getpid()
         return _watch
