@@ -55,6 +55,8 @@ class Cancellation:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self.reason = ""
+        # Set once the job reacted (raise_if_cancelled raised): its cleanup is never interrupted.
+        self.heeded = False
 
     @property
     def requested(self) -> bool:
@@ -98,4 +100,5 @@ class JobContext:
     def raise_if_cancelled(self) -> None:
         """Raise ``RunCancelled`` if the run was cancelled; call it between the steps of a long loop."""
         if self.cancellation.requested:
+            self.cancellation.heeded = True
             raise RunCancelled(self.cancellation.reason)

@@ -1,12 +1,12 @@
 """The worker-wide watch: one thread per worker process, kept across runs, that looks after the run in hand.
 
 Every JOBS_HEARTBEAT_SECONDS (and soon after each ``ctx.heartbeat()``) it stamps the run's heartbeat with
-one conditional UPDATE, on its own connection. That UPDATE also
-answers whether the run should go on: it changes no row once someone asked to cancel the run (or the
-reaper already marked it lost), and the watcher then requests the job's ``Cancellation``. A cooperative
-job stops at its next ``ctx.raise_if_cancelled()``; one that does not check is interrupted with
-``RunCancelled`` one heartbeat later. When the qcluster's grace period after SIGTERM is over
-(``jobs.shutdown``), the watcher cancels the run the same way.
+one conditional UPDATE, on its own connection. That UPDATE also answers whether the run should go on: it
+changes no row once someone asked to cancel the run (or the reaper already marked it lost), and the watch
+then requests the job's ``Cancellation``. A cooperative job stops at its next ``ctx.raise_if_cancelled()``
+(and its cleanup is left to finish); one that does not check is interrupted with ``RunCancelled`` one
+heartbeat later. When the qcluster's grace period after SIGTERM is over (``jobs.shutdown``), the watch
+cancels the run the same way.
 
 One thread with one database connection per worker process, instead of one per run: a run costs no
 thread start and no new connection.
@@ -118,8 +118,8 @@ class RunWatch:
             if not self._beat(watched.run):
                 # Cancellation requested on the row (its reason is stored there), or reaped meanwhile.
                 watched.cancellation.request()
-        if not watched.cancellation.requested or watched.interrupted:
-            return
+        if not watched.cancellation.requested or watched.cancellation.heeded or watched.interrupted:
+            return  # nothing asked, or the job is stopping (its cleanup, e.g. an aborted upload, runs)
         if watched.cancel_seen is None:
             watched.cancel_seen = now
             logger.info("event=run_cancel_seen run=%s", watched.run.pk)

@@ -80,3 +80,16 @@ def stubborn(ctx: JobContext, seconds: float = 30.0) -> dict:
     while time.monotonic() < deadline:
         time.sleep(0.05)
     return {"finished": True}
+
+
+@job("tests.slow_cleanup")
+def slow_cleanup(ctx: JobContext, cleanup_seconds: float = 1.0) -> None:
+    """A cooperative job whose cleanup after a cancellation takes several heartbeats."""
+    STARTED.set()
+    try:
+        while True:
+            ctx.raise_if_cancelled()
+            time.sleep(0.01)
+    finally:
+        time.sleep(cleanup_seconds)
+        CALLS.append({"run_id": ctx.run_id, "cleanup": "finished"})

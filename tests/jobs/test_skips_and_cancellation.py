@@ -151,6 +151,19 @@ def test_a_cooperative_job_is_cancelled_at_its_next_check_after_the_heartbeat(se
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_job_that_heeded_its_cancellation_is_not_interrupted_during_its_cleanup(settings):
+    settings.JOBS_HEARTBEAT_SECONDS = 0.2
+    running = make_run(make_schedule("tests.slow_cleanup", now=T0, kwargs={"cleanup_seconds": 1.0}), slot=NOW)
+    worker, outcome = run_in_thread(running.pk)
+
+    cancel_running(running)
+    worker.join(timeout=30)
+
+    assert outcome == ["cancelled"]
+    assert sample_jobs.CALLS == [{"run_id": running.pk, "cleanup": "finished"}]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_job_that_never_checks_is_interrupted_one_heartbeat_later(settings):
     settings.JOBS_HEARTBEAT_SECONDS = 0.2
     running = make_run(make_schedule("tests.stubborn", now=T0), slot=NOW)
