@@ -160,7 +160,8 @@ def test_a_job_that_heeded_its_cancellation_is_not_interrupted_during_its_cleanu
     worker.join(timeout=30)
 
     assert outcome == ["cancelled"]
-    assert sample_jobs.CALLS == [{"run_id": running.pk, "cleanup": "finished"}]
+    (cleanup,) = sample_jobs.CALLS
+    assert cleanup == {"run_id": running.pk, "cleanup": "finished"}
 
 
 @pytest.mark.django_db(transaction=True)
