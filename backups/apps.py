@@ -9,7 +9,8 @@ class BackupsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         # Importing schedules imports backups.owner_settings, which registers this app's per-owner keys.
-        from backups import schedules
+        from backups import schedules, services
+        from jobs.signals import housekeeping
         from tenants.models import Owner
         from tenants.owner_settings import owner_setting_changed
 
@@ -21,3 +22,5 @@ class BackupsConfig(AppConfig):
         post_save.connect(
             schedules.on_owner_saved, sender=Owner, dispatch_uid="backups.schedule_follows_owner"
         )
+        # Every dispatcher's housekeeping reaps backups whose process died, and aborts their uploads.
+        housekeeping.connect(services.on_housekeeping, dispatch_uid="backups.reap_abandoned_backups")

@@ -28,10 +28,16 @@ class Backup(models.Model):
         FAILED = "failed", "Failed"
         VERIFIED = "verified", "Verified"
         PRUNED = "pruned", "Pruned"
+        # Stopped from outside before it was verified: its run was cancelled, or the database was restored
+        # from a dump taken while it ran. Its object is left alone: in a restored copy it may be the very
+        # backup that was restored, complete and owned by the source database's history.
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    UNFINISHED = (Status.RUNNING, Status.SUCCEEDED)
 
     owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="backups")
     scope = models.CharField(max_length=10, choices=Scope.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
 
     storage_name = models.CharField(max_length=50, default="backups", help_text="An entry of STORAGES.")
     storage_key = models.CharField(max_length=500, blank=True)
@@ -42,6 +48,9 @@ class Backup(models.Model):
     format = models.CharField(max_length=30, blank=True)
 
     started_at = models.DateTimeField(default=timezone.now)
+    # Beaten by the process taking a backup outside the engine (``backup now --wait``); a backup inside a
+    # run is kept alive by its run's heartbeat instead. Silence for JOBS_LOST_AFTER_SECONDS: abandoned.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration = models.DurationField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
@@ -62,6 +71,12 @@ class Backup(models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "-started_at"], name="backup_owner_started_idx"),
+            # The reaper's question, every few seconds: which backups are not finished yet.
+            models.Index(
+                fields=["status"],
+                name="backup_unfinished_idx",
+                condition=Q(status__in=["running", "succeeded"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,6 +125,34 @@ class Backup(models.Model):
             {self.Status.SUCCEEDED, self.Status.VERIFIED, self.Status.FAILED},
             status=self.Status.PRUNED,
             pruned_at=now or timezone.now(),
+        )
+
+    def mark_interrupted(self, reason: str, *, now: datetime | None = None) -> None:
+        """Stopped from outside (its run was cancelled) before it was verified; its upload was aborted."""
+        now = now or timezone.now()
+        self._transition(
+            set(self.UNFINISHED),
+            status=self.Status.INTERRUPTED,
+            error=reason[:2000],
+            finished_at=now,
+            duration=now - self.started_at,
+        )
+
+    def beat(self, *, now: datetime) -> bool:
+        """Prove the process taking this backup alive; False once the row is no longer unfinished (reaped)."""
+        beaten = Backup.objects.filter(pk=self.pk, status__in=self.UNFINISHED).update(heartbeat_at=now)
+        if beaten:
+            self.heartbeat_at = now
+        return bool(beaten)
+
+    @classmethod
+    def interrupt_unfinished(cls, *, using: str, now: datetime, reason: str) -> int:
+        """Mark every unfinished backup in database ``using`` interrupted (after restoring a full dump,
+        whose own backup row was running when it was taken); returns how many."""
+        return (
+            cls.objects.using(using)
+            .filter(status__in=cls.UNFINISHED)
+            .update(status=cls.Status.INTERRUPTED, error=reason[:2000], finished_at=now)
         )
 
     def mark_partial_object_deleted(self, *, now: datetime | None = None) -> None:

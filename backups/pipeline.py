@@ -83,9 +83,13 @@ def _source(owner_id: int) -> Iterator[bytes]:
     return tenant_export.dump(owner_id)
 
 
-def _reporting(chunks: Iterable[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
+def _reporting(
+    chunks: Iterable[bytes], progress: Callable[[int], None] | None, check: Callable[[], None] | None
+) -> Iterator[bytes]:
     done = 0
     for chunk in chunks:
+        if check is not None:
+            check()
         yield chunk
         done += len(chunk)
         if progress is not None:
@@ -99,22 +103,27 @@ def create_backup(
     storage: Storage | None = None,
     codec: str = "zstd",
     progress: Callable[[int], None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Artifact:
     """Dumps owner ``owner_id``'s data into a new object ``storage_key`` and describes what was stored.
 
     Owner 0: the whole live database (``pg_dump`` or SQLite); owner N: that owner's tenant export.
-    ``progress`` is called with the number of uncompressed bytes dumped so far. On any failure the
-    object does not exist afterwards and a ``BackupError`` subclass (or the original error) is raised;
-    the same holds if the process is killed: partial uploads are invisible under ``storage_key``.
+    ``progress`` is called with the number of uncompressed bytes dumped so far. ``check`` is called
+    before every chunk and once more before the object is completed; whatever it raises (a run's
+    ``RunCancelled``) aborts the upload like any failure. On any failure the object does not exist
+    afterwards and a ``BackupError`` subclass (or the original error) is raised; the same holds if the
+    process is killed: partial uploads are invisible under ``storage_key``.
     """
     check_codec(codec)
     storage = backup_storage(storage)
     engine = engine_for_owner(owner_id)
     digest = Digest()
     with ObjectWriter(storage_key, storage) as writer, contextlib.closing(_source(owner_id)) as dumped:
-        for stored in compress_chunks(codec, _reporting(dumped, progress)):
+        for stored in compress_chunks(codec, _reporting(dumped, progress, check)):
             digest.update(stored)
             writer.write(stored)
+        if check is not None:
+            check()  # a cancellation during the last chunk still stops before the object exists
         # Reached only when the dump iterator ended normally, i.e. the dump is known to be complete.
         writer.commit()
     return Artifact(

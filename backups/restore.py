@@ -2,6 +2,10 @@
 
 A restore never overwrites the configured live database by accident: a target with the live database's
 host, port and name (or SQLite path) is refused unless ``force`` is given.
+
+A full dump holds its own backup row as ``running`` (the dump was taken while it ran), and maybe other
+unfinished ones: after restoring it, those rows are marked ``interrupted`` in the target, so the restored
+database can be backed up at once and its reaper never deletes objects that belong to the source.
 """
 
 import contextlib
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from django.core.files.storage import Storage
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.utils import load_backend
+from django.utils import timezone
 
 from backups.engines import (
     POSTGRES,
@@ -24,6 +29,7 @@ from backups.engines import (
     tenant_export,
 )
 from backups.errors import InvalidTarget, RestoreFailed, RestoreRefused, VerificationFailed
+from backups.models import Backup
 from backups.storage import backup_storage, open_object
 from backups.streaming import DigestingReader, decompressing_reader, iter_chunks
 
@@ -37,6 +43,8 @@ class RestoreReport:
     bytes_read: int
     sha256: str
     row_counts: dict[str, int] = field(default_factory=dict)
+    # Backup rows of a full dump that were unfinished when it was taken, now ``interrupted`` in the target.
+    interrupted_backups: int = 0
 
 
 def describe_target(database: Database) -> str:
@@ -126,6 +134,7 @@ def restore_backup(
         raise RestoreFailed("A SQLite backup can only be restored into a SQLite database.")
     storage = backup_storage(storage)
     counts: dict[str, int] = {}
+    interrupted = 0
     with open_object(artifact.storage_key, storage) as stored:
         reader = DigestingReader(stored, progress)
         chunks = iter_chunks(decompressing_reader(artifact.codec, reader))
@@ -134,8 +143,10 @@ def restore_backup(
             postgres.restore(chunks, target)
             # pg_restore commits when its archive ends; zstd's frame checksum guards the bytes before that.
             _check_digest(reader, artifact)
+            interrupted = interrupt_restored_backups(target)
         elif artifact.engine == SQLITE:
             sqlite.restore(_checked(chunks, reader, artifact), target)
+            interrupted = interrupt_restored_backups(target)
         elif artifact.engine == TENANT_EXPORT:
             with database_alias(target) as alias:
                 counts = tenant_export.restore(_checked(chunks, reader, artifact), using=alias).counts
@@ -147,7 +158,18 @@ def restore_backup(
         bytes_read=reader.digest.size,
         sha256=reader.digest.sha256,
         row_counts=counts,
+        interrupted_backups=interrupted,
     )
+
+
+def interrupt_restored_backups(target: Database) -> int:
+    """Mark the backups that were unfinished in a restored full dump ``interrupted``; returns how many."""
+    with database_alias(target) as alias:
+        return Backup.interrupt_unfinished(
+            using=alias,
+            now=timezone.now(),
+            reason="interrupted: the database was restored from a dump taken before this backup finished",
+        )
 
 
 def _checked(chunks: Iterator[bytes], reader: DigestingReader, artifact: Artifact) -> Iterator[bytes]:

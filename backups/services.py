@@ -5,7 +5,9 @@ inserts the running row owns the backup; everyone else gets a "skipped" outcome 
 """
 
 import logging
+import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +22,8 @@ from backups.models import Backup, BackupStateError
 from backups.pipeline import Artifact, create_backup, restore_backup, verify_backup
 from backups.retention import RetentionResult, apply_retention
 from backups.storage import delete_object, discard_partial_uploads
+from jobs.beats import PeriodicBeat
+from jobs.context import RunCancelled
 from jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
@@ -83,6 +87,7 @@ def claim_backup(
                 scope=Backup.scope_for(owner_id),
                 status=Backup.Status.RUNNING,
                 started_at=now,
+                heartbeat_at=now,
                 job_run_id=job_run_id,
             )
             backup.storage_key = storage_key_for(backup)
@@ -99,6 +104,7 @@ def take_backup(
     storage=None,
     codec: str = DEFAULT_CODEC,
     progress: Callable[..., None] | None = None,
+    check: Callable[[], None] | None = None,
     prune: bool = True,
     now: datetime | None = None,
 ) -> BackupOutcome:
@@ -106,7 +112,10 @@ def take_backup(
 
     Returns a skipped outcome when another backup of the owner is running (the database decides). Raises
     BackupError (after marking the row failed) when the dump or its verification fails; a backup never
-    reaches ``verified`` unless its stored object was re-read and matched.
+    reaches ``verified`` unless its stored object was re-read and matched. ``check`` is called between
+    chunks (a run passes ``ctx.raise_if_cancelled``): ``RunCancelled`` aborts the upload and leaves the row
+    ``interrupted``. Without a run (``job_run_id`` None) the row is beaten from a thread like a run, so a
+    killed process's backup is reaped after JOBS_LOST_AFTER_SECONDS; if it is reaped meanwhile, this stops.
     """
     reap_abandoned_backups(owner_id=owner_id, now=now)
     backup = claim_backup(owner_id=owner_id, job_run_id=job_run_id, now=now)
@@ -121,18 +130,29 @@ def take_backup(
         )
 
     logger.info("backup started", extra={"owner_id": owner_id, "backup_id": backup.pk})
+    reaped = threading.Event()
+    beating = nullcontext() if job_run_id is not None else _beating(backup, reaped)
     try:
-        artifact = create_backup(
-            owner_id=owner_id, storage_key=backup.storage_key, storage=storage, codec=codec, progress=progress
-        )
-        backup.mark_succeeded(
-            size=artifact.size,
-            sha256=artifact.sha256,
-            engine=artifact.engine,
-            codec=artifact.codec,
-            format=artifact.format,
-        )
-        verify_recorded_backup(backup, storage=storage)
+        with beating:
+            artifact = create_backup(
+                owner_id=owner_id,
+                storage_key=backup.storage_key,
+                storage=storage,
+                codec=codec,
+                progress=progress,
+                check=_checking(check, backup, reaped),
+            )
+            backup.mark_succeeded(
+                size=artifact.size,
+                sha256=artifact.sha256,
+                engine=artifact.engine,
+                codec=artifact.codec,
+                format=artifact.format,
+            )
+            verify_recorded_backup(backup, storage=storage)
+    except RunCancelled as cancelled:
+        _interrupt(backup, f"cancelled: {cancelled or 'its run was cancelled'}; the upload was aborted")
+        raise
     except BackupError as error:
         _fail(backup, str(error))
         raise
@@ -150,6 +170,27 @@ def take_backup(
         extra={"owner_id": owner_id, "backup_id": backup.pk, "size": backup.size},
     )
     return outcome
+
+
+def _beating(backup: Backup, reaped: threading.Event) -> PeriodicBeat:
+    return PeriodicBeat(
+        lambda: backup.beat(now=timezone.now()),
+        every=settings.JOBS_HEARTBEAT_SECONDS,
+        name=f"backup-{backup.pk}",
+        on_refused=reaped.set,
+    )
+
+
+def _checking(
+    check: Callable[[], None] | None, backup: Backup, reaped: threading.Event
+) -> Callable[[], None]:
+    def between_chunks() -> None:
+        if reaped.is_set():
+            raise BackupError(f"Backup #{backup.pk} was reaped as abandoned meanwhile; it stops here.")
+        if check is not None:
+            check()
+
+    return between_chunks
 
 
 def verify_recorded_backup(backup: Backup, *, storage=None, restore: bool = False):
@@ -227,14 +268,23 @@ def describe_restore(report) -> str:
     """One line about a finished restore, without credentials or the live database's location."""
     rows = sum(getattr(report, "row_counts", {}).values())
     text = f"restored into {report.target}, {report.bytes_read} stored bytes read"
-    return f"{text}, {rows} rows" if rows else text
+    if rows:
+        text = f"{text}, {rows} rows"
+    interrupted = getattr(report, "interrupted_backups", 0)
+    if interrupted:
+        text = f"{text}; {interrupted} backup(s) unfinished in the dump marked interrupted there"
+    return text
 
 
 def delete_recorded_backup(backup: Backup, *, storage=None) -> None:
-    """Delete a backup's stored object and its row (the admin's delete action)."""
+    """Delete a backup's stored object and its row (the admin's delete action).
+
+    An interrupted backup has no object of its own (its upload was aborted, or, in a restored copy, the
+    object under its key belongs to the source database): only its row goes.
+    """
     if backup.status == Backup.Status.RUNNING:
         raise BackupError(f"Backup #{backup.pk} is still running; it cannot be deleted now.")
-    if backup.storage_key and backup.status != Backup.Status.PRUNED:
+    if backup.storage_key and backup.status not in (Backup.Status.PRUNED, Backup.Status.INTERRUPTED):
         delete_object(backup.storage_key, storage=storage)
     backup.delete()
 
@@ -258,25 +308,27 @@ def reap_abandoned_backups(
 
     A backup left ``running`` (or stored but never verified, ``succeeded``) is abandoned when its JobRun
     has finished without it (lost, failed, timed out, ...), when that run's heartbeat is older than
-    JOBS_LOST_AFTER_SECONDS, or, for a backup started without a run (``backup now --wait``), when it
-    started longer ago than JOBS_MAX_TIMEOUT. Returns the reaped ids.
+    JOBS_LOST_AFTER_SECONDS, or, for a backup started without a run (``backup now --wait``), when its own
+    heartbeat is that old. Its unfinished upload is aborted at once. Returns the reaped ids.
     """
     now = now or timezone.now()
     stale_heartbeat = now - timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS)
     # A "succeeded" row is a stored but unverified backup; one whose process died before verifying is
     # as unusable as a half-written one (only verified backups count), and its object would never be pruned.
-    unfinished = [Backup.Status.RUNNING, Backup.Status.SUCCEEDED]
-    abandoned = Backup.objects.filter(status__in=unfinished).filter(
+    abandoned = Backup.objects.filter(status__in=Backup.UNFINISHED).filter(
         Q(job_run__status__in=JobRun.FINISHED)
         | Q(job_run__status=JobRun.Status.RUNNING, job_run__heartbeat_at__lt=stale_heartbeat)
-        | Q(job_run__isnull=True, started_at__lt=now - timedelta(seconds=settings.JOBS_MAX_TIMEOUT))
+        | Q(job_run__isnull=True, heartbeat_at__lt=stale_heartbeat)
+        | Q(job_run__isnull=True, heartbeat_at__isnull=True, started_at__lt=stale_heartbeat)
     )
     if owner_id is not None:
         abandoned = abandoned.filter(owner_id=owner_id)
     reaped = []
     for backup in abandoned.select_related("job_run"):
         run = backup.job_run
-        reason = f"its run #{run.pk} ended as {run.status}" if run else "it ran past JOBS_MAX_TIMEOUT"
+        reason = (
+            f"its run #{run.pk} ended as {run.status}" if run else "its process stopped sending heartbeats"
+        )
         if run is not None and run.status == JobRun.Status.RUNNING:
             reason = f"its run #{run.pk} stopped sending heartbeats"
         try:
@@ -296,6 +348,18 @@ def reap_abandoned_backups(
                 )
         logger.warning("abandoned backup reaped", extra={"backup_id": backup.pk, "owner_id": backup.owner_id})
     return reaped
+
+
+def on_housekeeping(sender, *, now: datetime, **kwargs) -> None:
+    """Receiver for the engine's ``housekeeping`` signal: reap abandoned backups of every owner."""
+    reap_abandoned_backups(now=now)
+
+
+def _interrupt(backup: Backup, message: str) -> None:
+    try:
+        backup.mark_interrupted(message)
+    except BackupStateError:
+        logger.warning("backup already left running state", extra={"backup_id": backup.pk})
 
 
 def _fail(backup: Backup, message: str) -> None:

@@ -5,7 +5,7 @@
 
 In a database of its own (``bench_run_events`` on the local PostgreSQL, recreated each time; or a SQLite
 file under /tmp) it inserts queued runs, then takes each through the runner's two statements (the
-queued → running flip and ``finish_run``, one autocommit round trip each), once with the triggers of
+queued → running flip and the success record, one autocommit round trip each), once with the triggers of
 ``ops.run_events`` installed and once without, alternating in blocks so machine load hits both alike. It
 prints the time per run for both and their ratio, then the time of one fold of the events and of one
 /metrics scrape.
@@ -56,7 +56,7 @@ def measure(total: int) -> None:
     from django.utils import timezone
 
     from jobs.models import JobRun
-    from jobs.outcomes import finish_run
+    from jobs.outcomes import record_success
     from ops.run_events import install_run_event_triggers
     from ops.run_metrics import roll_up_run_events
 
@@ -77,11 +77,8 @@ def measure(total: int) -> None:
         started = time.perf_counter()
         for run in runs:
             begun = timezone.now()
-            JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
-                status=JobRun.Status.RUNNING, started_at=begun, heartbeat_at=begun, worker="bench"
-            )
-            run.status, run.started_at = JobRun.Status.RUNNING, begun
-            finish_run(run, status=JobRun.Status.SUCCEEDED, now=begun + timedelta(milliseconds=5))
+            run.mark_running(now=begun, worker="bench")
+            record_success(run, now=begun + timedelta(milliseconds=5))
         return (time.perf_counter() - started) / count
 
     block = max(total // 10, 50)

@@ -5,6 +5,7 @@ backups on the local file system under DATA_DIR. Production sets DATABASE_URL, R
 BACKUP_STORAGE_URL.
 """
 
+import tomllib
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -190,6 +191,14 @@ MEDIA_ROOT = DATA_DIR / "media"
 # belongs here (the environment), never on the command line, where the process list shows it.
 RESTORE_TARGET_DATABASE_URL = env.str("RESTORE_TARGET_DATABASE_URL", default="")
 
+# The running code's version, recorded by every engine process (EngineProcess.version): pyproject's version
+# unless the deployment names its build (a git sha, an image tag).
+_PYPROJECT = BASE_DIR / "pyproject.toml"
+APP_VERSION = env.str(
+    "APP_VERSION",
+    default=tomllib.loads(_PYPROJECT.read_text())["project"]["version"] if _PYPROJECT.is_file() else "",
+)
+
 # --- Scheduling engine and django-q2 --------------------------------------------------------------------
 
 # Global switch: when off, workers still run but the dispatcher enqueues nothing.
@@ -197,8 +206,17 @@ JOBS_ENABLED = env.bool("JOBS_ENABLED", default=True)
 # The longest any run may take; django-q2's broker re-delivers a task after `retry` seconds, so `retry`
 # stays above it and the runner's queued → running flip guards against the re-delivery anyway.
 JOBS_MAX_TIMEOUT = env.int("JOBS_MAX_TIMEOUT", default=6 * 3600)
-JOBS_HEARTBEAT_SECONDS = env.int("JOBS_HEARTBEAT_SECONDS", default=10)
+if JOBS_MAX_TIMEOUT < 60:
+    # A run's soft deadline is JOBS_MAX_TIMEOUT minus 30 s at most (jobs/timeouts.py).
+    raise ImproperlyConfigured("JOBS_MAX_TIMEOUT must be at least 60 seconds.")
+# Each worker beats its running run, and each qcluster its own row, this often (seconds, may be fractional).
+# A qcluster silent for 1.5 periods is gone and its runs are lost; a run whose own heartbeat is silent for
+# JOBS_LOST_AFTER_SECONDS is lost whatever its process says (the backstop).
+JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10)
 JOBS_LOST_AFTER_SECONDS = env.int("JOBS_LOST_AFTER_SECONDS", default=60)
+# On SIGTERM a qcluster takes no new runs and gives its running ones this long to finish, then cancels them.
+# Keep the process manager's stop timeout above it plus a heartbeat plus ~10 s.
+JOBS_SHUTDOWN_GRACE_SECONDS = env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=20)
 JOBS_RUN_HISTORY_DAYS = env.int("JOBS_RUN_HISTORY_DAYS", default=90)
 # Fire-ahead: a dispatcher prepares a claim this long before its slot and commits it at the slot (see
 # jobs/dispatcher.py). Off on SQLite, whose one writer lock would be held meanwhile.

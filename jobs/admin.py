@@ -1,4 +1,5 @@
-"""Schedules and runs in the admin, per owner: triggers in words, next fire times, run now, pause, resume."""
+"""Schedules and runs in the admin, per owner: triggers in words, next fire times, run now, pause, resume;
+cancel and retry of runs (admins of the run's owner only)."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +27,8 @@ from jobs.admin_kit import (
 from jobs.forms import ScheduleForm
 from jobs.managed import MANAGED_FIELDS, managed_note
 from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
+from jobs.outcomes import FAILURES
+from jobs.registry import UnknownJobError
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
 from jobs.views import cron_preview
 from tenants.scoping import OwnerScopedAdminMixin, SuperuserOnlyAdminMixin
@@ -79,14 +82,30 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         "upcoming_fire_times",
         "next_run_local",
         "paused_at",
+        "paused_reason",
         "last_run_at",
         "last_status",
+        "consecutive_failures",
     )
     fieldsets = (
-        (None, {"fields": ("job_name", "owner", "key", "label", "kwargs", "enabled", "paused_at")}),
+        (
+            None,
+            {
+                "fields": (
+                    "job_name",
+                    "owner",
+                    "key",
+                    "label",
+                    "kwargs",
+                    "enabled",
+                    "paused_at",
+                    "paused_reason",
+                )
+            },
+        ),
         ("When", {"fields": (*TRIGGER_FIELDS, "trigger", "upcoming_fire_times", "next_run_local")}),
         ("Policies", {"fields": POLICY_FIELDS}),
-        ("Last run", {"fields": ("last_run_at", "last_status")}),
+        ("Last run", {"fields": ("last_run_at", "last_status", "consecutive_failures")}),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Schedule | None = None) -> tuple[str, ...]:
@@ -96,11 +115,17 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
 
     def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or not obj.managed_by:
+        notes = []
+        if obj is not None and obj.paused_reason:
+            # Said at the top of the page, not only in its field: the schedule fires no more until resumed.
+            notes.append(f"{obj.paused_reason}. Resume it (the Resume action) to run it again.")
+        if obj is not None and obj.managed_by:
+            notes.append(managed_note(obj))
+        if not notes:
             return fieldsets
         (name, options), *rest = fieldsets
-        # The admin renders fieldset descriptions as HTML: the note is escaped text.
-        return [(name, {**options, "description": escape(managed_note(obj))}), *rest]
+        # The admin renders fieldset descriptions as HTML: the notes are escaped text.
+        return [(name, {**options, "description": escape(" ".join(notes))}), *rest]
 
     def has_delete_permission(self, request: HttpRequest, obj: Schedule | None = None) -> bool:
         if obj is not None and obj.managed_by:
@@ -245,6 +270,7 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
     ordering = ("-slot",)
     readonly_fields = ("formatted_traceback",)
     exclude = ("traceback",)
+    CANCELLABLE = (JobRun.Status.SCHEDULED, *JobRun.IN_FLIGHT)
 
     @admin.display(description="traceback")
     def formatted_traceback(self, run: JobRun) -> str:
@@ -259,7 +285,65 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
         return False  # runs are made by the dispatcher and "Run now", never typed in
 
     def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
-        return False  # history is read-only
+        return False  # history is read-only; cancel and retry are their own POST views
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        run = self.get_object(request, object_id)
+        # Cancel and retry: admins of the run's owner (their role's run right), never viewers.
+        steer = run is not None and self.has_run_permission(request, run)
+        extra_context = {
+            **(extra_context or {}),
+            "can_cancel": steer and run.status in self.CANCELLABLE,
+            "can_retry": steer and run.status in FAILURES,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        steering = [
+            path(
+                f"<path:object_id>/{action}/",
+                self.admin_site.admin_view(getattr(self, f"{action}_view")),
+                name=f"jobs_jobrun_{action}",
+            )
+            for action in ("cancel", "retry")
+        ]
+        return [*steering, *super().get_urls()]
+
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        run = self._run_to_steer(request, object_id)
+        who = request.user.get_username()
+        try:
+            status = services.cancel_run(
+                run=run, now=timezone.now(), reason=f"Cancelled by {who} in the admin."
+            )
+        except services.RunStateRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+        else:
+            if status == JobRun.Status.CANCELLED:
+                self.message_user(request, f"Run {run.pk} cancelled.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request,
+                    f"Run {run.pk} is running: its worker stops it at its next heartbeat.",
+                    messages.INFO,
+                )
+        return HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[run.pk]))
+
+    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        run = self._run_to_steer(request, object_id)
+        try:
+            retry = services.retry_run(run=run, now=timezone.now())
+        except (services.RunStateRefused, UnknownJobError) as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[run.pk]))
+        self.message_user(request, f"Run {retry.pk} requested (attempt {retry.attempt}).", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[retry.pk]))
+
+    def _run_to_steer(self, request: HttpRequest, object_id: str) -> JobRun:
+        run = self.get_object(request, object_id)  # another owner's run: 404 (OwnerScopedAdminMixin)
+        if request.method != "POST" or run is None or not self.has_run_permission(request, run):
+            raise PermissionDenied
+        return run
 
 
 @admin.register(JobSwitch)

@@ -44,6 +44,8 @@ BATCH_SIZE = 1000
 MAX_SLEEP_SECONDS = 1.0
 # How soon to look again when due work is there but locked by another dispatcher's claim.
 BUSY_RETRY_SECONDS = 0.02
+# Housekeeping (the reaper) runs this often, and at least twice per heartbeat period, so a dead worker's
+# run is lost within two periods (see EngineProcess.silence_limit).
 HOUSEKEEPING_EVERY = timedelta(seconds=5)
 SYNC_DEFAULTS_EVERY = timedelta(minutes=1)
 
@@ -196,7 +198,7 @@ def _runs_for_slots(
         schedule.next_run_at = None
         schedule.last_status = JobRun.Status.FAILED
         run = JobRun.of_schedule(schedule, slot=now, trigger=JobRun.Trigger.SCHEDULED)
-        admission.finish(run, JobRun.Status.FAILED, f"The schedule's trigger is invalid: {error}")
+        run.fail(now=now, error=f"The schedule's trigger is invalid: {error}", held=True)
         return [run]
     schedule.next_run_at = plan.next_run_at
     if plan.missed_dropped:
@@ -339,8 +341,10 @@ class Dispatcher:
         return min(max((due - self.lead - self.clock()).total_seconds(), 0.0), self.max_sleep)
 
     def _housekeeping(self, now: datetime) -> None:
-        """Reap every HOUSEKEEPING_EVERY; once started up, re-sync default schedules every minute."""
-        if self._last_housekeeping is not None and now - self._last_housekeeping < HOUSEKEEPING_EVERY:
+        """Reap every HOUSEKEEPING_EVERY (at least every half heartbeat, so a dead worker's run is lost
+        within two heartbeat periods); once started up, re-sync default schedules every minute."""
+        every = min(HOUSEKEEPING_EVERY, timedelta(seconds=settings.JOBS_HEARTBEAT_SECONDS / 2))
+        if self._last_housekeeping is not None and now - self._last_housekeeping < every:
             return
         self._last_housekeeping = now
         reap(now=now, requeue=settings.JOBS_ENABLED)

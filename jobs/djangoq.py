@@ -62,6 +62,16 @@ def broker() -> Broker:
     return _brokers[name]
 
 
+def cluster_name() -> str:
+    """The queue this process's cluster consumes (``Q_CLUSTER["name"]``, or ``qcluster --cluster-name``)."""
+    return Conf.CLUSTER_NAME
+
+
+def worker_count() -> int:
+    """How many worker processes a cluster started here runs (``Q_CLUSTER["workers"]``)."""
+    return Conf.WORKERS
+
+
 def task_package(*, task_id: str, name: str, func: str, args: tuple, timeout: int) -> str:
     """The signed package ``async_task(func, *args, task_name=name, timeout=timeout, save=False)`` pushes.
 

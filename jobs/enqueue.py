@@ -8,14 +8,11 @@ commit on Redis). If a push is lost, the reaper re-enqueues runs left ``queued``
 import uuid
 from collections.abc import Iterable
 
-from django.conf import settings
-
 from jobs import djangoq
 from jobs.models import JobRun
+from jobs.timeouts import hard_timeout_seconds
 
 TASK_FUNC = "jobs.runner.execute"
-# django-q2 kills a worker at the task's timeout; ours fires first, this is the backstop for a stuck run.
-HARD_TIMEOUT_MARGIN_SECONDS = 30
 
 
 def new_task_id() -> str:
@@ -23,13 +20,16 @@ def new_task_id() -> str:
 
 
 def pack_task(run: JobRun, timeout_seconds: int | None) -> str:
-    """The signed package ``async_task`` would push for ``execute(run.pk)``."""
-    hard_timeout = min(
-        (timeout_seconds or settings.JOBS_MAX_TIMEOUT) + HARD_TIMEOUT_MARGIN_SECONDS,
-        settings.JOBS_MAX_TIMEOUT,
-    )
+    """The signed package ``async_task`` would push for ``execute(run.pk)``.
+
+    Its timeout is django-q2's hard kill, which comes after the run's own soft deadline (jobs.timeouts).
+    """
     return djangoq.task_package(
-        task_id=run.task_id, name=f"jobrun-{run.pk}", func=TASK_FUNC, args=(run.pk,), timeout=hard_timeout
+        task_id=run.task_id,
+        name=f"jobrun-{run.pk}",
+        func=TASK_FUNC,
+        args=(run.pk,),
+        timeout=hard_timeout_seconds(timeout_seconds),
     )
 
 

@@ -1,11 +1,13 @@
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs.policies import MisfirePolicy, OverlapPolicy
+from jobs.timeouts import max_timeout_seconds
 from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger
 from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
@@ -45,6 +47,8 @@ class Schedule(models.Model):
 
     enabled = models.BooleanField(default=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # Why the engine paused it (pause on failure); empty when a person paused it or it is not paused.
+    paused_reason = models.CharField(max_length=500, blank=True, editable=False)
 
     overlap_policy = models.CharField(
         max_length=20, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP
@@ -57,7 +61,15 @@ class Schedule(models.Model):
     catch_up_limit = models.PositiveIntegerField(default=10)
     max_attempts = models.PositiveSmallIntegerField(default=1)
     retry_backoff_seconds = models.PositiveIntegerField(default=30)
-    timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
+    timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the longest allowed (JOBS_MAX_TIMEOUT minus 30 s)."
+    )
+    pause_after_failures = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Pause the schedule after this many failed runs in a row (retries used up); 0: never.",
+    )
+    # Failed runs in a row (each with no retry left); a success resets it, skipped and cancelled runs do not.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     startup_delay_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="With run on start: the first run comes this long after start-up."
     )
@@ -132,6 +144,13 @@ class Schedule(models.Model):
             )
         except InvalidTrigger as invalid:
             raise ValidationError(_messages_of(invalid)) from None
+        if self.timeout_seconds is not None and self.timeout_seconds > max_timeout_seconds():
+            raise ValidationError(
+                {
+                    "timeout_seconds": f"At most {max_timeout_seconds()} s (JOBS_MAX_TIMEOUT minus the 30 s "
+                    "django-q2 needs before its hard kill)."
+                }
+            )
 
     @property
     def is_active(self) -> bool:
@@ -147,6 +166,38 @@ class Schedule(models.Model):
             # "Counted from creation time" (whole seconds), made explicit so later edits keep the rhythm.
             self.interval_anchor = (self.created_at or now).replace(microsecond=0)
         self.next_run_at = next_fire_after(self, now) if self.is_active else None
+
+    def record_outcome(self, run: "JobRun", *, final_failure: bool, now: datetime) -> bool:
+        """Keep ``last_status`` and the failure streak in step with ``run``, which just ended.
+
+        A failure with no retry left extends the streak, a success ends it, skipped and cancelled runs
+        leave it alone. With ``pause_after_failures`` set, the streak reaching it pauses the schedule
+        (conditionally, so two finishing runs pause it once) and says why. Returns True if it paused now.
+        No statement at all when nothing changes (the common success).
+        """
+        rows = Schedule.objects.filter(pk=self.pk)
+        if final_failure:
+            rows.update(last_status=run.status, consecutive_failures=F("consecutive_failures") + 1)
+            self.last_status, self.consecutive_failures = run.status, self.consecutive_failures + 1
+            if not self.pause_after_failures:
+                return False
+            reason = (
+                f"Paused after {self.pause_after_failures} failed runs in a row; the last, run #{run.pk}, "
+                f"{run.status}: {(run.error.splitlines() or ['no error recorded'])[0][:300]}"
+            )
+            paused = rows.filter(
+                paused_at__isnull=True, consecutive_failures__gte=F("pause_after_failures")
+            ).update(paused_at=now, paused_reason=reason)
+            if paused:
+                self.paused_at, self.paused_reason = now, reason
+            return bool(paused)
+        if run.status == JobRun.Status.SUCCEEDED and self.consecutive_failures:
+            rows.update(last_status=run.status, consecutive_failures=0)
+            self.last_status, self.consecutive_failures = run.status, 0
+        elif self.last_status != run.status:
+            rows.update(last_status=run.status)
+            self.last_status = run.status
+        return False
 
     def _timing(self) -> tuple:
         return tuple(getattr(self, name) for name in TIMING_FIELDS)
@@ -170,6 +221,7 @@ POLICY_FIELDS = (
     "max_attempts",
     "retry_backoff_seconds",
     "timeout_seconds",
+    "pause_after_failures",
     "run_on_start",
     "startup_delay_seconds",
 )
@@ -208,6 +260,72 @@ class JobSwitch(models.Model):
         return set(cls.objects.filter(enabled=False).values_list("job_name", flat=True))
 
 
+class EngineProcessQuerySet(models.QuerySet):
+    def alive(self, now: datetime) -> "EngineProcessQuerySet":
+        """Processes that have not stopped and beat within the silence limit."""
+        return self.filter(stopped_at__isnull=True, last_beat_at__gte=now - EngineProcess.silence_limit())
+
+
+class EngineProcess(models.Model):
+    """One running engine process: a ``qcluster`` (django-q2 workers, usually with a dispatcher inside) or a
+    standalone ``manage.py jobs dispatch``.
+
+    Registered when the process starts, beaten every JOBS_HEARTBEAT_SECONDS by a thread of its main process
+    (not per run), and stamped ``stopped_at`` when it exits cleanly. One that stopped beating for
+    ``silence_limit()`` is gone: the reaper marks the runs it was executing ``lost`` at once instead of
+    waiting for JOBS_LOST_AFTER_SECONDS. Runs name the process they ran in (``JobRun.engine_process``).
+    Health checks, metrics and the dashboard read the live ones with ``EngineProcess.objects.alive(now)``.
+    """
+
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_beat_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    version = models.CharField(max_length=100, blank=True, help_text="APP_VERSION of the running code.")
+    runs_dispatcher = models.BooleanField(default=False)
+    workers = models.PositiveSmallIntegerField(default=0, help_text="django-q2 worker processes (0: none).")
+    queues = models.JSONField(default=list, blank=True, help_text="The broker queues its workers consume.")
+
+    objects = EngineProcessQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(
+                fields=["last_beat_at"], name="engineprocess_beat_idx", condition=Q(stopped_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = "qcluster" if self.workers else "dispatcher"
+        return f"{kind} {self.host}:{self.pid}"
+
+    @staticmethod
+    def silence_limit() -> timedelta:
+        """How long a process may go without a beat before it counts as gone: one and a half periods, so a
+        late beat is tolerated and a dead process is noticed within two periods (with the reaper's tick)."""
+        return timedelta(seconds=1.5 * settings.JOBS_HEARTBEAT_SECONDS)
+
+    def is_alive(self, now: datetime) -> bool:
+        return self.stopped_at is None and self.last_beat_at >= now - self.silence_limit()
+
+    def beat(self, *, now: datetime) -> bool:
+        """Stamp ``last_beat_at``; False once the row says the process stopped (or the row is gone)."""
+        beaten = EngineProcess.objects.filter(pk=self.pk, stopped_at__isnull=True).update(last_beat_at=now)
+        if beaten:
+            self.last_beat_at = now
+        return bool(beaten)
+
+    def mark_stopped(self, *, now: datetime) -> None:
+        EngineProcess.objects.filter(pk=self.pk, stopped_at__isnull=True).update(stopped_at=now)
+        self.stopped_at = now
+
+
+class InvalidTransition(RuntimeError):
+    """A run held in memory was asked for a change its current status does not allow (a programming error)."""
+
+
 class JobRun(models.Model):
     """One execution (or a recorded non-execution) of a job for one slot."""
 
@@ -228,6 +346,20 @@ class JobRun(models.Model):
         RETRY = "retry", "Retry"
         STARTUP = "startup", "Start-up"
 
+    # The state machine: each status and the statuses a run may move to it from; a new run is born
+    # ``scheduled``. Every change is one conditional UPDATE (``... WHERE status IN (sources)``), so of two
+    # processes racing for a run exactly one wins and the other learns it from the row count, without
+    # reading the row again.
+    TRANSITIONS = {
+        Status.QUEUED: {Status.SCHEDULED},  # queue(): admitted by the dispatcher, handed to the broker
+        Status.RUNNING: {Status.QUEUED},  # mark_running(): a worker took it (a re-delivery finds nothing)
+        Status.SUCCEEDED: {Status.RUNNING},  # succeed()
+        Status.FAILED: {Status.SCHEDULED, Status.RUNNING},  # fail(): refused at the door, or the job raised
+        Status.TIMED_OUT: {Status.RUNNING},  # time_out(): past its soft deadline
+        Status.LOST: {Status.RUNNING},  # mark_lost(): its worker or qcluster is gone
+        Status.SKIPPED: {Status.SCHEDULED, Status.RUNNING},  # skip(): overlap at the door, or RunSkipped
+        Status.CANCELLED: {Status.SCHEDULED, Status.QUEUED, Status.RUNNING},  # cancel()
+    }
     IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
     FINISHED = (
         Status.SUCCEEDED,
@@ -257,6 +389,21 @@ class JobRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+
+    engine_process = models.ForeignKey(
+        EngineProcess, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    # Set while running when someone (a person, the replace policy) asked it to stop; the worker's next
+    # heartbeat sees it and cancels the job.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+        help_text="The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).",
+    )
 
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
@@ -323,6 +470,7 @@ class JobRun(models.Model):
         due_at: datetime | None = None,
         status: str = Status.SCHEDULED,
         attempt: int = 1,
+        retry_of_id: int | None = None,
     ) -> "JobRun":
         """An unsaved run for ``slot``, due at ``due_at`` (default: the slot itself).
 
@@ -339,6 +487,7 @@ class JobRun(models.Model):
             trigger=trigger,
             status=status,
             attempt=attempt,
+            retry_of_id=retry_of_id,
         )
 
     @classmethod
@@ -353,7 +502,7 @@ class JobRun(models.Model):
             trigger=trigger,
         )
 
-    def next_attempt(self, *, due_at: datetime) -> "JobRun":
+    def next_attempt(self, *, due_at: datetime, attempt: int | None = None) -> "JobRun":
         """The unsaved retry of this run: same schedule, slot and arguments, the next attempt, due then.
 
         Saving it twice is impossible (unique schedule, slot and attempt), which makes every retry path
@@ -367,5 +516,104 @@ class JobRun(models.Model):
             slot=self.slot,
             due_at=due_at,
             trigger=JobRun.Trigger.RETRY,
-            attempt=self.attempt + 1,
+            attempt=attempt or self.attempt + 1,
+            retry_of_id=self.pk,
         )
+
+    # --- Transitions -------------------------------------------------------------------------------------
+    #
+    # Each returns True if the run changed, False if the row was no longer in a status the change allows
+    # (another process got there first). ``held=True`` is for the dispatcher: the run is new or locked by
+    # its SELECT … FOR UPDATE, so the change is checked against TRANSITIONS and made in memory, and the
+    # dispatcher writes its whole batch at once.
+
+    def queue(self, *, now: datetime, task_id: str, held: bool = False) -> bool:
+        return self._transition(self.Status.QUEUED, held=held, queued_at=now, task_id=task_id)
+
+    def mark_running(self, *, now: datetime, worker: str, engine_process_id: int | None = None) -> bool:
+        return self._transition(
+            self.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker[:200],
+            engine_process_id=engine_process_id,
+        )
+
+    def succeed(self, *, now: datetime, result: object = None) -> bool:
+        return self._transition(self.Status.SUCCEEDED, **self._ended(now, result=result))
+
+    def fail(self, *, now: datetime, error: str, traceback: str = "", held: bool = False) -> bool:
+        return self._transition(
+            self.Status.FAILED, held=held, **self._ended(now, error=error, traceback=traceback)
+        )
+
+    def time_out(self, *, now: datetime, error: str, traceback: str = "") -> bool:
+        return self._transition(self.Status.TIMED_OUT, **self._ended(now, error=error, traceback=traceback))
+
+    def mark_lost(self, *, now: datetime, error: str) -> bool:
+        return self._transition(self.Status.LOST, **self._ended(now, error=error))
+
+    def skip(self, *, now: datetime, reason: str, result: object = None, held: bool = False) -> bool:
+        return self._transition(
+            self.Status.SKIPPED, held=held, **self._ended(now, error=reason, result=result)
+        )
+
+    def cancel(
+        self, *, now: datetime, reason: str | None = None, held: bool = False, not_started: bool = False
+    ) -> bool:
+        """End the run as cancelled; ``reason=None`` keeps the reason stored by ``request_cancel``.
+
+        ``not_started=True`` cancels only a run that is still waiting or queued (a person's request: a
+        running run must be stopped by its worker, see ``request_cancel``).
+        """
+        ended = self._ended(now)
+        if reason is None:
+            del ended["error"]
+        else:
+            ended["error"] = reason
+        sources = {self.Status.SCHEDULED, self.Status.QUEUED} if not_started else None
+        return self._transition(self.Status.CANCELLED, held=held, sources=sources, **ended)
+
+    def request_cancel(self, *, now: datetime, reason: str) -> bool:
+        """Ask the worker of a running run to stop it (no status change yet: the worker records it).
+
+        False if the run is not running or a cancellation was already requested.
+        """
+        asked = JobRun.objects.filter(
+            pk=self.pk, status=self.Status.RUNNING, cancel_requested_at__isnull=True
+        ).update(cancel_requested_at=now, error=reason)
+        if asked:
+            self.cancel_requested_at, self.error = now, reason
+        return bool(asked)
+
+    def beat(self, *, now: datetime) -> bool:
+        """Stamp the heartbeat of a running run; False once it is no longer running or was asked to stop."""
+        return bool(
+            JobRun.objects.filter(
+                pk=self.pk, status=self.Status.RUNNING, cancel_requested_at__isnull=True
+            ).update(heartbeat_at=now)
+        )
+
+    def _ended(self, now: datetime, *, error: str = "", traceback: str = "", result: object = None) -> dict:
+        duration = now - self.started_at if self.started_at else None
+        return {
+            "finished_at": now,
+            "duration": duration,
+            "error": error,
+            "traceback": traceback,
+            "result": result,
+        }
+
+    def _transition(self, status: str, *, held: bool = False, sources: set | None = None, **fields) -> bool:
+        allowed = self.TRANSITIONS[status] if sources is None else self.TRANSITIONS[status] & sources
+        if held:
+            if self.status not in allowed:
+                raise InvalidTransition(
+                    f"Run #{self.pk or '(new)'} is {self.status}; it cannot become {status}."
+                )
+        elif not JobRun.objects.filter(pk=self.pk, status__in=allowed).update(status=status, **fields):
+            return False
+        self.status = status
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True

@@ -8,6 +8,7 @@ class OverlapPolicy(models.TextChoices):
     SKIP_AND_RETRY = "skip_and_retry", "Skip, then try again after the retry delay"
     QUEUE = "queue", "Queue behind the running one"
     ALLOW = "allow", "Run in parallel"
+    REPLACE = "replace", "Cancel the running one, then start this one"
 
 
 class MisfirePolicy(models.TextChoices):

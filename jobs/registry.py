@@ -4,39 +4,38 @@
     def low_stock(ctx: JobContext, **kwargs) -> dict: ...
 
 A job receives a ``JobContext`` and the schedule's kwargs, and returns a small JSON-able summary that is
-stored on its run. Each installed app's ``jobs.py`` is imported at start-up (``autodiscover``), the way
-``admin.py`` modules are.
+stored on its run; it reports a deliberate non-run with ``RunSkipped`` and stops on
+``ctx.raise_if_cancelled()`` (see ``jobs.context``). Each installed app's ``jobs.py`` is imported at
+start-up (``autodiscover``), the way ``admin.py`` modules are.
 """
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.utils.module_loading import autodiscover_modules
 
+from jobs.context import JobContext, RunCancelled, RunSkipped
 from jobs.policies import MisfirePolicy, OverlapPolicy
+
+# What a job module needs besides ``job``: the context it receives and the outcomes it may raise.
+__all__ = [
+    "JobContext",
+    "JobDefinition",
+    "RunCancelled",
+    "RunSkipped",
+    "UnknownJobError",
+    "autodiscover",
+    "get_job",
+    "job",
+    "registered_jobs",
+]
 
 
 class UnknownJobError(LookupError):
     def __str__(self) -> str:
         return f"No job is registered as {self.args[0]!r}."
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a running job knows about its run."""
-
-    run_id: int
-    job_name: str
-    owner_id: int
-    schedule_id: int | None
-    slot: datetime
-    attempt: int
-    logger: logging.Logger
-    # Called by long jobs between steps to prove they are alive (the runner also beats on its own).
-    heartbeat: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
 @dataclass(frozen=True)

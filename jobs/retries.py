@@ -1,4 +1,5 @@
-"""The policy a run follows (from its schedule, else its job), and the retry run a failure leads to."""
+"""The policy a run follows (from its schedule, else its job), and the follow-up runs a failure or a skip
+leads to: a retry with backoff, or one recheck later."""
 
 import logging
 import random
@@ -82,3 +83,21 @@ def schedule_retry(
         logger.info("event=retry_exists run=%s attempt=%s", run.pk, run.attempt + 1)
         return None
     return retry
+
+
+def recheck_after_skip(
+    run: JobRun, *, now: datetime, delay: timedelta, next_regular_slot: datetime | None
+) -> JobRun | None:
+    """The unsaved follow-up of a skipped run: one more attempt ``delay`` after ``now``, or None.
+
+    Only a run that stands for one of its schedule's slots (trigger ``scheduled``) is rechecked, and only
+    once: a recheck that is skipped again, a manual run, a start-up run or a retry gets none (so a burst of
+    manual requests cannot breed follow-ups). None as well when the schedule's next regular slot comes
+    before the recheck would: that slot tries again anyway.
+    """
+    if run.schedule_id is None or run.trigger != JobRun.Trigger.SCHEDULED:
+        return None
+    due = now + delay
+    if next_regular_slot is not None and next_regular_slot <= due:
+        return None
+    return run.next_attempt(due_at=due)

@@ -1,8 +1,10 @@
 """The runner: what a django-q2 worker executes for one run.
 
 ``execute(run_id)`` flips the run ``queued → running`` with a conditional UPDATE (a task delivered twice
-finds nothing to flip and stops), runs the job with a heartbeat thread beside it and a deadline over it,
-and records the outcome; failures lead to the job's ``on_exception`` hook and the retry policy.
+finds nothing to flip and stops), runs the job under the worker's watch (heartbeat and cancellation, see
+``jobs.watch``) and a soft deadline (``jobs.timeouts``), and records how it ended: succeeded, failed,
+timed out, skipped (``RunSkipped``) or cancelled (``RunCancelled``). Failures lead to the job's
+``on_exception`` hook and the retry policy. A worker of a stopping qcluster hands the run back instead.
 """
 
 import ctypes
@@ -15,27 +17,27 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
+from jobs import outcomes, shutdown
+from jobs.context import Cancellation, JobContext, RunCancelled, RunSkipped, RunTimedOut
 from jobs.identity import worker_identity
 from jobs.models import JobRun
-from jobs.outcomes import finish_run
-from jobs.registry import JobContext, JobDefinition, UnknownJobError
+from jobs.processes import current_process_id
+from jobs.reaper import hand_back
+from jobs.registry import JobDefinition, UnknownJobError
 from jobs.retries import find_job, policy_for
+from jobs.timeouts import soft_timeout_seconds
+from jobs.watch import watch
 
 logger = logging.getLogger(__name__)
 
-
-class RunTimedOut(BaseException):
-    """Raised inside a job that passed its timeout.
-
-    A BaseException, so that a job's own ``except Exception`` cannot swallow it.
-    """
+__all__ = ["RunTimedOut", "deadline", "execute", "run_queued"]
 
 
 def execute(run_id: int) -> str:
@@ -52,17 +54,18 @@ def execute(run_id: int) -> str:
 
 def run_queued(run_id: int, *, worker: str, clock: Callable[[], datetime] = timezone.now) -> str:
     """Flip the run queued → running and run it to its end; returns the final status ("" if not queued)."""
-    started = clock()
-    claimed = JobRun.objects.filter(pk=run_id, status=JobRun.Status.QUEUED).update(
-        status=JobRun.Status.RUNNING, started_at=started, heartbeat_at=started, worker=worker[:200]
-    )
-    if not claimed:
+    if shutdown.draining():
+        hand_back(run_id, now=clock())
+        return ""
+    claim = JobRun(pk=run_id, status=JobRun.Status.QUEUED)  # all the task says; the flip checks the row
+    if not claim.mark_running(now=clock(), worker=worker, engine_process_id=current_process_id()):
         logger.info("event=run_not_queued run=%s action=ignore_delivery", run_id)
         return ""
     run = JobRun.objects.select_related("schedule").get(pk=run_id)
     definition = find_job(run.job_name)
     if definition is None:
-        finish_run(run, status=JobRun.Status.FAILED, now=clock(), error=str(UnknownJobError(run.job_name)))
+        error = str(UnknownJobError(run.job_name))
+        outcomes.record_failure(run, status=JobRun.Status.FAILED, now=clock(), error=error)
         return run.status
     logger.info(
         "event=run_started run=%s job=%s owner=%s attempt=%s", run.pk, run.job_name, run.owner_id, run.attempt
@@ -73,7 +76,7 @@ def run_queued(run_id: int, *, worker: str, clock: Callable[[], datetime] = time
 
 
 def _run_job(run: JobRun, definition: JobDefinition, clock: Callable[[], datetime]) -> str:
-    heartbeat = Heartbeat(run.pk, every=settings.JOBS_HEARTBEAT_SECONDS, clock=clock)
+    cancellation = Cancellation()
     context = JobContext(
         run_id=run.pk,
         job_name=run.job_name,
@@ -82,22 +85,56 @@ def _run_job(run: JobRun, definition: JobDefinition, clock: Callable[[], datetim
         slot=run.slot,
         attempt=run.attempt,
         logger=logging.getLogger(f"jobs.run.{run.job_name}"),
-        heartbeat=heartbeat.beat,
+        heartbeat=watch().request_beat,
+        cancellation=cancellation,
     )
-    timeout = policy_for(run.schedule, run.job_name).timeout_seconds
+    timeout = soft_timeout_seconds(policy_for(run.schedule, run.job_name).timeout_seconds)
     try:
-        with heartbeat, deadline(timeout):
+        with interruptible() as interrupt, watch().watching(run, cancellation, interrupt), deadline(timeout):
             result = definition.func(context, **run.kwargs)
+        outcome = partial(outcomes.record_success, run, result=_storable(result))
     except RunTimedOut as timed_out:
-        finish_run(run, status=JobRun.Status.TIMED_OUT, now=clock(), error=str(timed_out), traceback=_trace())
-        return run.status
+        outcome = partial(
+            outcomes.record_failure,
+            run,
+            status=JobRun.Status.TIMED_OUT,
+            error=str(timed_out),
+            traceback=_trace(),
+        )
+    except RunCancelled as cancelled:
+        outcome = partial(outcomes.record_cancelled, run, reason=_cancel_reason(cancelled, cancellation))
+    except RunSkipped as skipped:
+        outcome = partial(
+            outcomes.record_skipped,
+            run,
+            reason=f"Skipped: {skipped.reason}",
+            result=_storable(skipped.result),
+            recheck_after=skipped.recheck_after,
+        )
     except Exception as error:
         trace = _trace()
         _call_exception_hook(definition, context, error)
-        finish_run(run, status=JobRun.Status.FAILED, now=clock(), error=_one_line(error), traceback=trace)
-        return run.status
-    finish_run(run, status=JobRun.Status.SUCCEEDED, now=clock(), result=_storable(result))
+        outcome = partial(
+            outcomes.record_failure, run, status=JobRun.Status.FAILED, error=_one_line(error), traceback=trace
+        )
+    _record(outcome, clock)
     return run.status
+
+
+def _record(outcome: Callable[..., bool], clock: Callable[[], datetime]) -> None:
+    """Record the outcome; once more on a fresh connection if the job (or its interruption in the middle
+    of a query) left the connection broken."""
+    try:
+        outcome(now=clock())
+    except DatabaseError:
+        logger.warning("event=record_outcome_failed action=reconnect_and_retry")
+        connection.close()
+        outcome(now=clock())
+
+
+def _cancel_reason(cancelled: RunCancelled, cancellation: Cancellation) -> str | None:
+    """The job's own reason, else the engine's; None keeps the reason stored with the cancel request."""
+    return str(cancelled) or cancellation.reason or None
 
 
 def _call_exception_hook(definition: JobDefinition, context: JobContext, error: Exception) -> None:
@@ -110,41 +147,37 @@ def _call_exception_hook(definition: JobDefinition, context: JobContext, error: 
         logger.exception("event=on_exception_hook_failed run=%s job=%s", context.run_id, context.job_name)
 
 
-class Heartbeat:
-    """Stamps ``heartbeat_at`` every ``every`` seconds from a thread while the job runs.
+# --- Interrupting the job: a cancellation it ignores, a deadline it passes -------------------------------
 
-    The reaper takes a run whose stamps stopped (the worker was killed) as lost.
+_interruptible_main = False
+
+
+def _on_cancel_signal(signum: int, frame: Any) -> None:
+    # Installed once per process and left in place: a signal arriving after the job ended is ignored.
+    if _interruptible_main:
+        raise RunCancelled("")
+
+
+@contextmanager
+def interruptible() -> Iterator[Callable[[], None]]:
+    """Yields a callable (for the watcher's thread) that raises ``RunCancelled`` in this thread.
+
+    In a worker's main thread it sends SIGUSR1, which also breaks a blocking call; in any other thread the
+    exception is set asynchronously and takes effect at the thread's next Python instruction.
     """
-
-    def __init__(self, run_id: int, *, every: float, clock: Callable[[], datetime] = timezone.now) -> None:
-        self.run_id = run_id
-        self.every = every
-        self.clock = clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
-
-    def __enter__(self) -> "Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def beat(self) -> None:
-        JobRun.objects.filter(pk=self.run_id, status=JobRun.Status.RUNNING).update(heartbeat_at=self.clock())
-
-    def _loop(self) -> None:
-        try:
-            while not self._stop.wait(self.every):
-                try:
-                    self.beat()
-                except DatabaseError:
-                    logger.warning("event=heartbeat_failed run=%s action=retry", self.run_id)
-                    connection.close()
-        finally:
-            # This thread's own connection, not the job's.
-            connection.close()
+    global _interruptible_main
+    if threading.current_thread() is not threading.main_thread():
+        target = threading.get_ident()
+        yield lambda: _raise_in_thread(target, RunCancelled)
+        return
+    if signal.getsignal(signal.SIGUSR1) is not _on_cancel_signal:
+        signal.signal(signal.SIGUSR1, _on_cancel_signal)
+    main = threading.main_thread().ident
+    _interruptible_main = True
+    try:
+        yield lambda: signal.pthread_kill(main, signal.SIGUSR1)
+    finally:
+        _interruptible_main = False
 
 
 @contextmanager
@@ -187,17 +220,17 @@ def _alarm(seconds: int) -> Iterator[None]:
 @contextmanager
 def _async_exception_after(seconds: int) -> Iterator[None]:
     target = threading.get_ident()
-
-    def interrupt() -> None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(RunTimedOut))
-
-    timer = threading.Timer(seconds, interrupt)
+    timer = threading.Timer(seconds, lambda: _raise_in_thread(target, RunTimedOut))
     timer.daemon = True
     timer.start()
     try:
         yield
     finally:
         timer.cancel()
+
+
+def _raise_in_thread(thread_id: int, exception: type[BaseException]) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exception))
 
 
 def _storable(result: Any) -> Any:

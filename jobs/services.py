@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from jobs.managed import JOB_DEFAULTS
 from jobs.models import JobRun, Schedule, TriggerKind
+from jobs.outcomes import FAILURES, record_cancelled
 from jobs.registry import JobDefinition, get_job, registered_jobs
 from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
@@ -45,6 +46,60 @@ def run_now(
     return run
 
 
+class RunStateRefused(ValueError):
+    """The run is not in a state that allows what was asked (cancel a finished run, retry a success)."""
+
+
+def cancel_run(*, run: JobRun, now: datetime, reason: str) -> str:
+    """Cancel ``run``: a waiting or queued one at once, a running one within one heartbeat.
+
+    A running run is asked to stop (``cancel_requested_at``); its worker's next heartbeat sees it and the
+    job ends ``cancelled`` at its next check (or is interrupted one heartbeat later). Returns the run's
+    status now: ``cancelled``, or ``running`` while the worker stops it. Raises ``RunStateRefused`` for a
+    run that has already ended.
+    """
+    if record_cancelled(run, now=now, reason=reason, not_started=True):
+        logger.info("event=run_cancelled run=%s reason=%s", run.pk, reason)
+        return run.status
+    if run.request_cancel(now=now, reason=reason):
+        logger.info("event=run_cancel_requested run=%s reason=%s", run.pk, reason)
+        return JobRun.Status.RUNNING
+    run.refresh_from_db(fields=["status", "cancel_requested_at"])
+    if run.status == JobRun.Status.RUNNING:
+        return run.status  # asked already; its worker is stopping it
+    raise RunStateRefused(
+        f"Run {run.pk} is {run.status}; only a waiting, queued or running run can be cancelled."
+    )
+
+
+def retry_run(*, run: JobRun, now: datetime) -> JobRun:
+    """A new attempt of a failed, lost or timed-out run, due now and linked to it (``retry_of``).
+
+    It takes the slot's next free attempt number (an automatic retry may exist already) and goes through
+    the dispatcher like any run. Raises ``RunStateRefused`` for any other status and ``UnknownJobError``
+    when the job is no longer registered.
+    """
+    if run.status not in FAILURES:
+        raise RunStateRefused(
+            f"Run {run.pk} is {run.status}; only a failed, lost or timed-out run can be retried."
+        )
+    get_job(run.job_name)
+    taken = JobRun.objects.filter(schedule_id=run.schedule_id, slot=run.slot).order_by("-attempt")
+    attempt = max(run.attempt, taken.values_list("attempt", flat=True).first() or 0) + 1
+    for _ in range(3):
+        retry = run.next_attempt(due_at=now, attempt=attempt)
+        try:
+            with transaction.atomic():
+                retry.save()
+                transaction.on_commit(wake_dispatchers)
+        except IntegrityError:
+            attempt += 1  # another retry of the slot took that number a moment ago
+            continue
+        logger.info("event=run_retry_requested run=%s retry=%s attempt=%s", run.pk, retry.pk, attempt)
+        return retry
+    raise RunStateRefused(f"Run {run.pk}: other retries of its slot keep appearing; try again.")
+
+
 def pause(*, schedule: Schedule, now: datetime) -> None:
     """Stop creating runs for ``schedule`` until resumed; slots in between are not made up."""
     if schedule.paused_at is None:
@@ -53,9 +108,11 @@ def pause(*, schedule: Schedule, now: datetime) -> None:
 
 
 def resume(*, schedule: Schedule, now: datetime) -> None:
-    """Create runs again, from the first slot after ``now``."""
+    """Create runs again, from the first slot after ``now``; a pause on failure ends with its streak."""
     if schedule.paused_at is not None:
         schedule.paused_at = None
+        schedule.paused_reason = ""
+        schedule.consecutive_failures = 0
         schedule.save(now=now)
 
 

@@ -177,12 +177,20 @@ def upcoming_runs(
 
 
 def failing_schedules(owner_ids: set[int] | None, *, limit: int = 50) -> list[Schedule]:
-    """Schedules whose latest run failed, timed out or was lost, most recent first."""
+    """Schedules whose latest run failed, timed out or was lost (those paused on failure among them),
+    most recent first."""
     return list(
         _scoped(Schedule.objects.filter(last_status__in=FAILED), owner_ids)
         .select_related("owner")
         .order_by("-last_run_at")[:limit]
     )
+
+
+def failing_problem(schedule: Schedule) -> str:
+    """What a failing schedule's row says: why the engine paused it, else how its last run ended."""
+    if schedule.paused_reason:
+        return f"paused: {schedule.paused_reason}"
+    return f"last run {schedule.last_status}"
 
 
 # --- Workers -----------------------------------------------------------------------------------------------

@@ -68,7 +68,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ],
         "more_upcoming": more_upcoming or len(upcoming) > UPCOMING_LISTED,
         "failing": [
-            {"schedule": schedule, "url": schedule_url(schedule.pk), "since": _utc(schedule.last_run_at)}
+            {
+                "schedule": schedule,
+                "url": schedule_url(schedule.pk),
+                "since": _utc(schedule.last_run_at),
+                "problem": data.failing_problem(schedule),
+            }
             for schedule in data.failing_schedules(owner_ids)
         ],
         "missed": [

@@ -45,6 +45,8 @@ STANDARD_VIEWS = ("changelist", "add", "history", "delete", "change")
 # The admins' own URLs beyond the standard views: the method that acts, and what it needs.
 CUSTOM_URLS = {
     "jobs_schedule_run_now": ("POST", "run"),
+    "jobs_jobrun_cancel": ("POST", "run"),
+    "jobs_jobrun_retry": ("POST", "run"),
     "backups_backup_download": ("GET", "view"),
     "backups_backup_restore": ("GET", "run"),
 }

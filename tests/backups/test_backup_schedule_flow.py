@@ -52,6 +52,7 @@ def test_a_scheduled_run_that_finds_a_backup_running_is_skipped_and_the_recheck_
         sync_backup_schedule(owner)
     # e.g. `backup now --wait` in a shell, outside the engine, started a few minutes before the slot
     manual = claim_backup(owner_id=owner.pk, now=BACKUP_TIME - timedelta(minutes=5))
+    manual.beat(now=BACKUP_TIME)  # that process is alive: it beats its row
 
     [skipped] = dispatch_and_run(BACKUP_TIME + timedelta(seconds=1))
     manual.mark_failed("finished elsewhere meanwhile")

@@ -131,14 +131,20 @@ class TestAbandonedBackups:
         backup.refresh_from_db()
         assert backup.status == Backup.Status.RUNNING
 
-    def test_an_in_process_backup_is_reaped_only_after_the_longest_allowed_run(self, owner, settings):
+    def test_a_backup_outside_a_run_is_reaped_once_its_heartbeat_is_older_than_the_lost_window(
+        self, owner, settings
+    ):
         now = timezone.now()
         backup = claim_backup(owner_id=owner.pk, now=now)
+        backup.beat(now=now + timedelta(seconds=30))
+        window = timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS)
 
-        before = reap_abandoned_backups(now=now + timedelta(seconds=settings.JOBS_MAX_TIMEOUT - 1))
-        after = reap_abandoned_backups(now=now + timedelta(seconds=settings.JOBS_MAX_TIMEOUT + 1))
+        before = reap_abandoned_backups(now=now + timedelta(seconds=30) + window - timedelta(seconds=1))
+        after = reap_abandoned_backups(now=now + timedelta(seconds=30) + window + timedelta(seconds=1))
 
+        backup.refresh_from_db()
         assert (before, after) == ([], [backup.pk])
+        assert "its process stopped sending heartbeats" in backup.error
 
     def test_the_next_backup_reaps_the_abandoned_one_and_proceeds(self, owner):
         dead = claim_backup(owner_id=owner.pk, job_run_id=make_run(owner, status=JobRun.Status.LOST).pk)

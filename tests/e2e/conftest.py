@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+# The moto_server fixtures, for the end-to-end tests of backups on S3.
+from tests.backups.conftest import moto_endpoint, moto_s3  # noqa: F401
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

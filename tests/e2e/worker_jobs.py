@@ -3,6 +3,7 @@
 import time
 from pathlib import Path
 
+from backups import services
 from jobs.registry import JobContext, job
 
 
@@ -22,3 +23,19 @@ def slow(ctx: JobContext, seconds: float, first_attempt_only: bool = False) -> d
     while time.monotonic() < deadline:
         time.sleep(0.1)
     return {"slept": seconds}
+
+
+@job("e2e.held_backup")
+def held_backup(ctx: JobContext) -> dict:
+    """A real backup of the run's owner that holds its upload open until the run is cancelled.
+
+    The hold stands in for a large dump; it waits without raising, so it is the backup pipeline's own
+    check between chunks that stops the upload.
+    """
+
+    def hold(done: int) -> None:
+        ctx.cancellation.wait(timeout=60)
+
+    return services.take_backup(
+        owner_id=ctx.owner_id, job_run_id=ctx.run_id, progress=hold, check=ctx.raise_if_cancelled
+    ).summary()

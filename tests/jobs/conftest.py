@@ -7,4 +7,5 @@ from tests.jobs import sample_jobs
 def clean_sample_calls():
     sample_jobs.CALLS.clear()
     sample_jobs.HOOKED.clear()
+    sample_jobs.STARTED.clear()
     yield

@@ -1,12 +1,16 @@
 """Jobs registered for the engine's tests; they record what happened so tests can look."""
 
 import contextlib
+import threading
 import time
+from datetime import timedelta
 
-from jobs.registry import JobContext, job
+from jobs.registry import JobContext, RunSkipped, job
 
 CALLS: list[dict] = []
 HOOKED: list[tuple[int, str]] = []
+# Set by the long jobs once they run, so a test can act on a run that is really executing.
+STARTED = threading.Event()
 
 
 @job("tests.record")
@@ -48,3 +52,44 @@ def _broken_hook(ctx: JobContext, error: BaseException) -> None:
 def fail_with_broken_hook(ctx: JobContext, **kwargs) -> None:
     """Fail, and let the exception hook fail too."""
     raise RuntimeError("the real problem")
+
+
+@job("tests.skip")
+def skip(ctx: JobContext, recheck_minutes: int | None = None) -> None:
+    """Decide there is nothing to do, optionally asking for a recheck."""
+    recheck = timedelta(minutes=recheck_minutes) if recheck_minutes else None
+    raise RunSkipped("nothing to do today", recheck_after=recheck, result={"checked": True})
+
+
+@job("tests.until_cancelled")
+def until_cancelled(ctx: JobContext, seconds: float = 30.0) -> dict:
+    """A cooperative long job: works in small steps and stops at the first step after a cancellation."""
+    STARTED.set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ctx.raise_if_cancelled()
+        time.sleep(0.01)
+    return {"finished": True}
+
+
+@job("tests.stubborn")
+def stubborn(ctx: JobContext, seconds: float = 30.0) -> dict:
+    """A long job that never checks for cancellation (the engine has to interrupt it)."""
+    STARTED.set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return {"finished": True}
+
+
+@job("tests.slow_cleanup")
+def slow_cleanup(ctx: JobContext, cleanup_seconds: float = 1.0) -> None:
+    """A cooperative job whose cleanup after a cancellation takes several heartbeats."""
+    STARTED.set()
+    try:
+        while True:
+            ctx.raise_if_cancelled()
+            time.sleep(0.01)
+    finally:
+        time.sleep(cleanup_seconds)
+        CALLS.append({"run_id": ctx.run_id, "cleanup": "finished"})

@@ -1,4 +1,7 @@
-"""The jobs admin: triggers in words, next fire times, run now, actions, validation, tenant isolation."""
+"""The jobs admin: triggers in words, next fire times, run now, actions, cancel and retry, validation, tenant
+isolation."""
+
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -186,3 +189,77 @@ def test_the_managed_filter_leaves_out_schedules_edited_by_hand(member_client, s
     assert change_url(schedule) not in listing.text
     listing = member_client.get(reverse("admin:jobs_schedule_changelist"), {"managed": "people"})
     assert change_url(schedule) in listing.text
+
+
+@pytest.fixture
+def viewer_client(client, owner):
+    from tenants.models import Membership
+    from tests.builders import make_staff_user
+
+    client.force_login(make_staff_user(owner, role=Membership.Role.VIEWER))
+    return client
+
+
+def run_url(run: JobRun, action: str = "change") -> str:
+    return reverse(f"admin:jobs_jobrun_{action}", args=[run.pk])
+
+
+def test_an_admin_of_the_owner_sees_cancel_on_a_queued_run_and_cancels_it(member_client, schedule):
+    queued = make_run(schedule, status=JobRun.Status.QUEUED)
+    assert "Cancel run" in member_client.get(run_url(queued)).content.decode()
+
+    response = member_client.post(run_url(queued, "cancel"))
+
+    assert response.status_code == 302
+    queued.refresh_from_db()
+    assert queued.status == "cancelled" and queued.error.startswith("Cancelled by user")
+
+
+def test_cancel_of_a_running_run_from_the_admin_asks_its_worker(member_client, schedule):
+    running = make_run(schedule, status=JobRun.Status.RUNNING, started_at=T0)
+    member_client.post(run_url(running, "cancel"))
+    running.refresh_from_db()
+    assert running.status == "running" and running.cancel_requested_at is not None
+
+
+def test_an_admin_of_the_owner_retries_a_failed_run(member_client, schedule):
+    failed = make_run(schedule, status=JobRun.Status.FAILED, slot=T0)
+    assert "Retry" in member_client.get(run_url(failed)).content.decode()
+
+    response = member_client.post(run_url(failed, "retry"))
+
+    retry = JobRun.objects.get(retry_of=failed)
+    assert response.status_code == 302 and response.url == run_url(retry)
+    assert retry.attempt == 2
+
+
+def test_a_finished_run_offers_no_cancel_and_a_success_no_retry(member_client, schedule):
+    page = member_client.get(run_url(make_run(schedule, status=JobRun.Status.SUCCEEDED))).content.decode()
+    assert "Cancel run" not in page and ">Retry<" not in page
+
+
+def test_a_viewer_of_the_owner_can_neither_cancel_nor_retry(viewer_client, schedule):
+    queued = make_run(schedule, status=JobRun.Status.QUEUED)
+    failed = make_run(schedule, status=JobRun.Status.FAILED, slot=T0 + timedelta(minutes=1))
+
+    assert "Cancel run" not in viewer_client.get(run_url(queued)).content.decode()
+    assert viewer_client.post(run_url(queued, "cancel")).status_code == 403
+    assert viewer_client.post(run_url(failed, "retry")).status_code == 403
+    assert JobRun.objects.get(pk=queued.pk).status == "queued"
+    assert not JobRun.objects.filter(retry_of=failed).exists()
+
+
+def test_an_outsider_can_neither_cancel_nor_retry_another_owners_run(outsider_client, schedule):
+    queued = make_run(schedule, status=JobRun.Status.QUEUED)
+    failed = make_run(schedule, status=JobRun.Status.FAILED, slot=T0 + timedelta(minutes=1))
+
+    assert outsider_client.post(run_url(queued, "cancel")).status_code == 404
+    assert outsider_client.post(run_url(failed, "retry")).status_code == 404
+    assert JobRun.objects.get(pk=queued.pk).status == "queued"
+    assert not JobRun.objects.filter(retry_of=failed).exists()
+
+
+def test_cancel_by_get_is_refused(member_client, schedule):
+    queued = make_run(schedule, status=JobRun.Status.QUEUED)
+    assert member_client.get(run_url(queued, "cancel")).status_code == 403
+    assert JobRun.objects.get(pk=queued.pk).status == "queued"

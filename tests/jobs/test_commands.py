@@ -1,4 +1,5 @@
-"""``manage.py jobs``: listings, runs, pause/resume, history, prune; bad input exits 1 with one line."""
+"""``manage.py jobs``: listings, runs, pause/resume, cancel/retry, history, prune; bad input exits 1 with one
+line."""
 
 import json
 import os
@@ -117,3 +118,64 @@ def test_run_takes_the_owner_by_slug(owner):
     out = StringIO()
     call_command("jobs", "run", "tests.record", "--owner", owner.slug, stdout=out)
     assert f"requested for owner {owner.pk}" in out.getvalue()
+
+
+def test_cancel_of_a_queued_run_cancels_it_at_once():
+    queued = make_run(make_schedule(now=T0), status=JobRun.Status.QUEUED)
+
+    assert jobs("cancel", str(queued.pk), "--reason", "wrong owner") == f"Run {queued.pk} cancelled.\n"
+
+    queued.refresh_from_db()
+    assert queued.status == "cancelled"
+    assert queued.error == "Cancelled from the command line: wrong owner"
+
+
+def test_cancel_of_a_running_run_asks_its_worker():
+    running = make_run(make_schedule(now=T0), status=JobRun.Status.RUNNING, started_at=T0)
+
+    assert "its worker stops it at its next heartbeat" in jobs("cancel", str(running.pk))
+
+    assert JobRun.objects.get(pk=running.pk).cancel_requested_at is not None
+
+
+def test_cancel_of_a_finished_run_is_a_command_error():
+    done = make_run(make_schedule(now=T0), status=JobRun.Status.SUCCEEDED)
+    with pytest.raises(CommandError, match=r"is succeeded; only a waiting, queued or running run"):
+        jobs("cancel", str(done.pk))
+
+
+def test_cancel_of_a_missing_run_is_a_command_error():
+    with pytest.raises(CommandError, match="No run with id 424242"):
+        jobs("cancel", "424242")
+
+
+def test_retry_of_a_failed_run_requests_a_new_attempt_linked_to_it():
+    failed = make_run(make_schedule(now=T0), status=JobRun.Status.FAILED, slot=T0)
+
+    output = jobs("retry", str(failed.pk))
+
+    retry = JobRun.objects.get(retry_of=failed)
+    assert output == f"Run {retry.pk} requested: attempt 2 of run {failed.pk}'s slot.\n"
+    assert (retry.status, retry.trigger, retry.slot) == ("scheduled", "retry", T0)
+
+
+def test_retry_takes_the_next_free_attempt_when_an_automatic_retry_exists():
+    schedule = make_schedule(now=T0)
+    failed = make_run(schedule, status=JobRun.Status.LOST, slot=T0)
+    make_run(schedule, status=JobRun.Status.TIMED_OUT, slot=T0, attempt=2)
+
+    jobs("retry", str(failed.pk))
+
+    assert JobRun.objects.get(retry_of=failed).attempt == 3
+
+
+def test_retry_of_a_succeeded_run_is_a_command_error():
+    done = make_run(make_schedule(now=T0), status=JobRun.Status.SUCCEEDED)
+    with pytest.raises(CommandError, match="only a failed, lost or timed-out run can be retried"):
+        jobs("retry", str(done.pk))
+
+
+def test_retry_of_a_run_whose_job_is_gone_is_a_command_error():
+    orphan = make_run(None, job_name="gone.away", status=JobRun.Status.FAILED)
+    with pytest.raises(CommandError, match=r"No job is registered as 'gone\.away'"):
+        jobs("retry", str(orphan.pk))

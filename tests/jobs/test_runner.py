@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 
+from jobs.context import Cancellation
 from jobs.models import JobRun
-from jobs.runner import Heartbeat, run_queued
+from jobs.runner import run_queued
 from jobs.signals import run_failed
+from jobs.watch import RunWatch
 from tests.jobs import sample_jobs
 from tests.jobs.builders import T0, make_run, make_schedule
 
@@ -136,13 +138,13 @@ def test_a_run_outside_the_main_thread_also_times_out():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_heartbeat_thread_stamps_the_running_run():
+def test_the_workers_watch_stamps_the_running_run(settings):
+    settings.JOBS_HEARTBEAT_SECONDS = 0.05
     running = make_run(make_schedule(now=T0), status=JobRun.Status.RUNNING, slot=NOW, heartbeat_at=T0)
-    beats = iter([NOW + timedelta(seconds=5)] * 1000)
-    with Heartbeat(running.pk, every=0.01, clock=lambda: next(beats)):
+    with RunWatch(clock=lambda: NOW + timedelta(seconds=5)).watching(running, Cancellation(), lambda: None):
         deadline = time.monotonic() + 10
         while JobRun.objects.get(pk=running.pk).heartbeat_at == T0 and time.monotonic() < deadline:
-            time.sleep(0.01)  # waiting on the heartbeat thread, not on a schedule
+            time.sleep(0.01)  # waiting on the watch thread, not on a schedule
     running.refresh_from_db()
     assert running.heartbeat_at == NOW + timedelta(seconds=5)
 

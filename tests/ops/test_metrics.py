@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from backups.models import Backup
 from jobs.history import prune_runs
 from jobs.models import JobRun
-from jobs.outcomes import finish_run
+from jobs.outcomes import record_failure, record_success
 from jobs.registry import JobContext, get_job
 from ops.models import RunEvent
 from ops.run_metrics import roll_up_run_events
@@ -57,13 +57,14 @@ def queued_run(job_name: str = "tests.record", *, owner_id: int = GLOBAL_OWNER_I
 
 
 def run_to_the_end(run: JobRun, *, late_by: float, took: float, status: str = JobRun.Status.SUCCEEDED):
-    """The runner's two steps: the queued → running flip, then ``finish_run`` (the engine's own)."""
+    """The runner's two steps, through the engine's own transitions: queued → running, then the end."""
     started = run.due_at + timedelta(seconds=late_by)
-    JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
-        status=JobRun.Status.RUNNING, started_at=started, heartbeat_at=started
-    )
-    run.refresh_from_db()
-    assert finish_run(run, status=status, now=started + timedelta(seconds=took))
+    assert run.mark_running(now=started, worker="tests")
+    ended = started + timedelta(seconds=took)
+    if status == JobRun.Status.SUCCEEDED:
+        assert record_success(run, now=ended)
+    else:
+        assert record_failure(run, status=status, now=ended, error="it went wrong")
 
 
 def test_metrics_are_off_while_no_token_is_configured(client, settings):

@@ -10,7 +10,7 @@ from django.db import connections
 from django.utils import timezone
 
 from config.commands import DatabaseErrorAsCommandError
-from jobs import health, services
+from jobs import health, processes, services
 from jobs.dispatcher import Dispatcher
 from jobs.history import prune_runs
 from jobs.models import JobRun, Schedule
@@ -23,7 +23,10 @@ WAIT_POLL_SECONDS = 0.5
 
 
 class Command(DatabaseErrorAsCommandError, BaseCommand):
-    help = "List, run, pause and resume scheduled jobs; show run history; dispatch; prune history."
+    help = (
+        "List, run, pause and resume scheduled jobs; cancel and retry runs; show run history; dispatch; "
+        "prune history."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -40,6 +43,14 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         for name in ("pause", "resume"):
             action = actions.add_parser(name, help=f"{name.capitalize()} a schedule.")
             action.add_argument("schedule_id", type=int)
+        cancel = actions.add_parser(
+            "cancel", help="Cancel a run: a waiting or queued one at once, a running one within a heartbeat."
+        )
+        cancel.add_argument("run_id", type=int)
+        cancel.add_argument("--reason", default="", help="Recorded on the run.")
+        cancel.add_argument("--wait", action="store_true", help="Wait until the run has stopped.")
+        retry = actions.add_parser("retry", help="Run a failed, lost or timed-out run again (a new attempt).")
+        retry.add_argument("run_id", type=int)
         history = actions.add_parser("history", help="The latest runs, newest first.")
         history.add_argument("--limit", type=int, default=20)
         history.add_argument("--json", action="store_true", dest="as_json")
@@ -89,6 +100,31 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
             f"Schedule {schedule_id} resumed; next run {_iso(schedule.next_run_at) or 'never'}."
         )
 
+    def do_cancel(self, *, run_id: int, reason: str = "", wait: bool = False, **_options) -> None:
+        run = self._run(run_id)
+        why = f"Cancelled from the command line: {reason}" if reason else "Cancelled from the command line."
+        try:
+            status = services.cancel_run(run=run, now=timezone.now(), reason=why)
+        except services.RunStateRefused as refused:
+            raise CommandError(str(refused)) from None
+        if status == JobRun.Status.CANCELLED:
+            self.stdout.write(f"Run {run_id} cancelled.")
+            return
+        self.stdout.write(f"Run {run_id} is running: its worker stops it at its next heartbeat.")
+        if wait:
+            while not run.is_finished:
+                time.sleep(WAIT_POLL_SECONDS)
+                run.refresh_from_db()
+            self.stdout.write(f"Run {run_id} {run.status}.")
+
+    def do_retry(self, *, run_id: int, **_options) -> None:
+        run = self._run(run_id)
+        try:
+            retry = services.retry_run(run=run, now=timezone.now())
+        except (services.RunStateRefused, UnknownJobError) as refused:
+            raise CommandError(str(refused)) from None
+        self.stdout.write(f"Run {retry.pk} requested: attempt {retry.attempt} of run {run_id}'s slot.")
+
     def do_history(self, *, limit: int, as_json: bool = False, **_options) -> None:
         if limit < 1:
             raise CommandError("--limit must be at least 1.")
@@ -121,13 +157,16 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
             )
 
     def do_dispatch(self, **_options) -> None:
+        process = processes.register(runs_dispatcher=True, workers=0, queues=[], now=timezone.now())
         dispatcher = Dispatcher()
         stop = lambda signum, frame: dispatcher.stop()  # noqa: E731
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         try:
-            dispatcher.run()
+            with processes.beating(process, timezone.now):
+                dispatcher.run()
         finally:
+            process.mark_stopped(now=timezone.now())
             connections.close_all()
 
     def do_prune(self, *, older_than: int, **_options) -> None:
@@ -146,6 +185,12 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
                 self.stdout.write(f"{name:<12} {'ok' if entry['ok'] else 'FAIL':<5} {facts}")
         if not report.ok:
             raise CommandError(f"Not ready: {', '.join(report.failing)} failing.")
+
+    def _run(self, run_id: int) -> JobRun:
+        try:
+            return JobRun.objects.select_related("schedule").get(pk=run_id)
+        except JobRun.DoesNotExist:
+            raise CommandError(f"No run with id {run_id}.") from None
 
     def _schedule(self, schedule_id: int) -> Schedule:
         try:

@@ -1,21 +1,31 @@
 """django-q2's ``qcluster``, with the jobs dispatcher running in the cluster's main process.
 
 Our app is listed before ``django_q`` in INSTALLED_APPS, so this command replaces django-q2's (the way
-staticfiles replaces ``runserver``). The cluster forks its sentinel and workers first; only then does the
-dispatcher open its connections. SIGTERM stops the dispatcher, then the cluster, which lets running jobs
-finish.
+staticfiles replaces ``runserver``). The process registers its ``EngineProcess`` row and prepares the
+shutdown state first, so the sentinel and workers django-q2 forks inherit both; only then does the
+dispatcher open its connections. A thread beats the row while the cluster runs.
+
+SIGTERM (or SIGINT) stops the dispatcher, then ``jobs.shutdown.stop_cluster``: no new run starts, running
+jobs get JOBS_SHUTDOWN_GRACE_SECONDS to finish and are cancelled after it; then the cluster stops and the
+row is stamped stopped.
 """
 
 import os
 import signal
+import threading
 
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
 from config.commands import DatabaseErrorAsCommandError
+from jobs import processes, shutdown
 from jobs.dispatcher import Dispatcher
-from jobs.djangoq import Cluster
+from jobs.djangoq import Cluster, cluster_name, worker_count
 from jobs.djangoq import QClusterCommand as DjangoQClusterCommand
+
+# How often a cluster without a dispatcher looks whether its sentinel is still alive.
+SENTINEL_CHECK_SECONDS = 1.0
 
 
 class Command(DatabaseErrorAsCommandError, DjangoQClusterCommand):
@@ -32,21 +42,45 @@ class Command(DatabaseErrorAsCommandError, DjangoQClusterCommand):
             # django-q2's own way of naming the cluster (its queue) for this process.
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         settings.SECRET_KEY  # noqa: B018 - django-q2 signs tasks with it: fail early when it is missing
+        with_dispatcher = not (options["run_once"] or options["no_dispatcher"])
+        process = processes.register(
+            runs_dispatcher=with_dispatcher,
+            workers=worker_count(),
+            queues=[options.get("cluster_name") or cluster_name()],
+            now=timezone.now(),
+        )
+        shutdown.prepare()
         # Nothing opened here may be shared with the forked sentinel and workers.
         connections.close_all()
         cluster = Cluster()
         cluster.start()
-        if options["run_once"] or options["no_dispatcher"]:
-            if options["run_once"]:
-                cluster.stop()
+        if options["run_once"]:
+            cluster.stop()
+            process.mark_stopped(now=timezone.now())
             return None
-        dispatcher = Dispatcher()
-        stop = lambda signum, frame: dispatcher.stop()  # noqa: E731
+        stopping = threading.Event()
+        dispatcher = Dispatcher() if with_dispatcher else None
+
+        def stop(signum, frame) -> None:
+            stopping.set()
+            if dispatcher is not None:
+                dispatcher.stop()
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         try:
-            dispatcher.run(keep_going=cluster.sentinel.is_alive)
+            with processes.beating(process, timezone.now):
+                try:
+                    if dispatcher is not None:
+                        dispatcher.run(keep_going=cluster.sentinel.is_alive)
+                    else:
+                        while not stopping.wait(SENTINEL_CHECK_SECONDS) and cluster.sentinel.is_alive():
+                            pass
+                finally:
+                    shutdown.stop_cluster(
+                        cluster, process=process, grace=settings.JOBS_SHUTDOWN_GRACE_SECONDS
+                    )
         finally:
+            process.mark_stopped(now=timezone.now())
             connections.close_all()
-            cluster.stop()
         return None
