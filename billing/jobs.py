@@ -1,8 +1,8 @@
 from datetime import timedelta
 
-from billing.checks import check_owner
+from billing.trial_and_payments import check_owners, owners_to_check
+from jobs.owner_sweep import sweep_for_run
 from jobs.registry import JobContext, job
-from notifications.sweep import sweep_for_run
 
 
 @job(
@@ -14,5 +14,5 @@ from notifications.sweep import sweep_for_run
     max_attempts=3,
 )
 def trial_and_payments(ctx: JobContext, **kwargs) -> dict:
-    """Trial reminders and expiry, past-due subscriptions and overdue-invoice notices for every owner."""
-    return sweep_for_run(ctx, check_owner)
+    """Trial reminders and expiry, past-due subscriptions and overdue-invoice notices, for every owner."""
+    return sweep_for_run(ctx, find_owners=owners_to_check, step=check_owners)

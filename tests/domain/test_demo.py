@@ -3,8 +3,8 @@ from collections import Counter
 import pytest
 from django.core import mail
 
-from billing.checks import check_owner as check_billing
 from billing.demo import seed_billing_demo
+from billing.trial_and_payments import check_owner as check_billing
 from inventory.demo import seed_stock_demo
 from inventory.low_stock import check_owner as check_stock
 from notifications.models import Notification

@@ -3,8 +3,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.core import mail
 
-from billing.checks import check_owner
 from billing.models import Invoice, Subscription
+from billing.trial_and_payments import check_owner
 from tenants import owner_settings
 from tests.domain.builders import make_active, make_invoice
 

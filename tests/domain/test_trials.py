@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 
-from billing.checks import check_owner
 from billing.models import Subscription
+from billing.trial_and_payments import check_owner
 from billing.trials import trial_stage
 from notifications.models import Notification
 from tests.domain.builders import make_active, make_trial
