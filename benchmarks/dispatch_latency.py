@@ -382,19 +382,18 @@ def throughput_case(args: argparse.Namespace, clusters: list[subprocess.Popen]) 
     from django.conf import settings
 
     data_dir = Path(settings.DATA_DIR)
-    clusters.extend(start_clusters(1))
-    time.sleep(8)
-    # Warm both paths (forked workers, their connections) before anything is timed.
-    push_ours(20, data_dir / "warm-ours.log")
-    push_raw(20, data_dir / "warm-raw.log")
-    wait_for_lines(data_dir / "warm-ours.log", 20, timeout=60)
-    wait_for_lines(data_dir / "warm-raw.log", 20, timeout=60)
     rounds = []
     for number in range(1, args.rounds + 1):
         for kind, push in (("ours", push_ours), ("raw", push_raw)):
+            # A fresh qcluster per batch: django-q2 recycles each worker after 500 tasks (a new process),
+            # which must not fall inside one side's measured window and not the other's.
+            clusters.extend(start_clusters(1))
+            warm_up(data_dir / f"warm-{kind}-{number}")
             log = data_dir / f"{kind}-{number}.log"
             released, push_seconds = push(args.tasks, log)
             starts = sorted(float(line.split()[1]) for line in wait_for_lines(log, args.tasks, timeout=180))
+            stop_clusters(clusters)
+            clusters.clear()
             span = starts[-1] - starts[0] if len(starts) > 1 else float("nan")
             rounds.append(
                 {
@@ -417,6 +416,15 @@ def throughput_case(args: argparse.Namespace, clusters: list[subprocess.Popen]) 
         "raw_per_second": best["raw"],
         "ratio": round(best["ours"] / best["raw"], 3),
     }
+
+
+def warm_up(prefix: Path) -> None:
+    """Run a few of each kind and wait for them: the workers are forked and connected before timing."""
+    ours, raw = prefix.with_name(f"{prefix.name}-ours.log"), prefix.with_name(f"{prefix.name}-raw.log")
+    push_ours(8, ours)
+    push_raw(8, raw)
+    wait_for_lines(ours, 8, timeout=90)
+    wait_for_lines(raw, 8, timeout=90)
 
 
 def push_ours(count: int, log: Path) -> tuple[float, float]:

@@ -3,7 +3,7 @@
     from history import record_run
     record_run("domain_jobs", options=vars(args), results={...})
 
-A line holds when (UTC), what (git commit, and whether the tree had uncommitted changes), where (host
+A line holds when (UTC), what (git commit, and whether the tree had other uncommitted changes), where (host
 name, CPU count, load average at the end of the run, Python) and the run's options and numbers. Commit the
 files: a change that makes something slower shows up as a step in its history.
 """
@@ -26,7 +26,9 @@ def git_state() -> dict[str, Any]:
             ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
 
-    return {"git_sha": git("rev-parse", "HEAD") or None, "git_dirty": bool(git("status", "--porcelain"))}
+    # The results files themselves do not make the tree dirty: they change with every run.
+    changes = git("status", "--porcelain", "--", ".", f":!{RESULTS_DIR.relative_to(ROOT)}")
+    return {"git_sha": git("rev-parse", "HEAD") or None, "git_dirty": bool(changes)}
 
 
 def record_run(script: str, *, options: dict[str, Any], results: dict[str, Any]) -> Path:
