@@ -25,8 +25,9 @@ def record_digests(owners: Sequence[Owner], *, now: datetime) -> int:
 
     Call it inside the transaction that opened the alerts: a digest and its claim then become visible
     together. A digest's key is its owner's first unannounced alert id, so two checks racing for the same
-    alerts compute the same key and the unique constraint lets one insert it; the claim skips alerts
-    another digest took, and a digest left with nothing to announce is removed again.
+    alerts compute the same key and the unique constraint lets one insert it (the other leaves that
+    owner alone); the claim skips alerts another digest took, and a digest left with nothing to announce
+    is removed again.
     """
     by_id = {owner.pk: owner for owner in owners}
     unannounced = LowStockAlert.objects.filter(
@@ -47,9 +48,10 @@ def record_digests(owners: Sequence[Owner], *, now: datetime) -> int:
         ],
         ignore_conflicts=True,
     )
-    rows = Notification.objects.filter(owner_id__in=keys, dedup_key__in=keys.values()).values_list(
-        "owner_id", "dedup_key", "pk"
-    )
+    # Only the digests this transaction inserted: a committed digest always has its payload already.
+    rows = Notification.objects.filter(
+        owner_id__in=keys, dedup_key__in=keys.values(), payload={}
+    ).values_list("owner_id", "dedup_key", "pk")
     digest_of = {owner_id: pk for owner_id, key, pk in rows if keys[owner_id] == key}
     _claim_unannounced(digest_of)
     listed = _listed_alerts(list(digest_of.values()))

@@ -25,7 +25,8 @@ from tenants.models import Owner
 def owners_to_check(*, now: datetime) -> set[int]:
     """Ids of the owners a check would change anything for; a handful of indexed queries in all.
 
-    Inactive owners may be among them: the sweep leaves those out when it loads the owners.
+    Inactive owners may be among them: the sweep leaves those out when it loads the owners. ``now`` is
+    the sweep's signature; stock has no calendar.
     """
     recovered = LowStockAlert.objects.filter(status=LowStockAlert.Status.OPEN).filter(
         ~Exists(_item_still_low())
