@@ -16,10 +16,12 @@ import statistics
 import sys
 import time
 import types
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from history import record_run
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/scheduler_bench_admin"
 
@@ -304,21 +306,30 @@ def main() -> None:
     print(f"\n{'':28} {'ours (ms)':^23}   {'stock ModelAdmin (ms)':^23}")
     print(f"{'page':28} {columns}   {columns}   ratio")
     worst = 0.0
+    measured: dict[str, dict] = {}
     with override_settings(ROOT_URLCONF=stock_urlconf(), DEBUG=False, ALLOWED_HOSTS=["testserver"]):
         for name, ours_url, stock_url in pages(args):
             ours = measure(client, ours_url, args.repeat)
             worst = max(worst, ours.best_ms)
             if stock_url is None:
                 print(f"{name:28} {ours}   {BLANK}")
+                measured[name] = {"ours": asdict(ours)}
                 continue
             stock = measure(client, stock_url, args.repeat)
             print(f"{name:28} {ours}   {stock}   {stock.best_ms / ours.best_ms:5.1f}x")
+            measured[name] = {"ours": asdict(ours), "stock": asdict(stock)}
         staff = staff_client()
         for name, url in STAFF_PAGES:
             ours = measure(staff, url, args.repeat)
             worst = max(worst, ours.best_ms)
             print(f"{name:28} {ours}   {BLANK}")
+            measured[name] = {"ours": asdict(ours)}
     print(f"\nslowest page of ours (best of {args.repeat}): {worst:.0f} ms (target: under 300 ms)")
+    print(f"load average at the end: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    options = {key: value for key, value in vars(args).items() if key != "database_url"}
+    record_run(
+        "admin_pages", options=options, results={"slowest_ours_ms": round(worst, 1), "pages": measured}
+    )
 
 
 if __name__ == "__main__":

@@ -453,6 +453,21 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     report(name, server, best, options.repeat)
+    # Imported here, not at the top: the measured child processes run this file too and stay lean.
+    from history import record_run
+
+    record_run(
+        "backup_throughput",
+        options={"size": options.size, "repeat": options.repeat, "regenerate": options.regenerate},
+        results={
+            "database": name,
+            "database_bytes": database_size(server, name),
+            "runs": {
+                label: {key: value for key, value in row.items() if key != "artifact"}
+                for label, row in best.items()
+            },
+        },
+    )
 
 
 def verdict(ok: bool) -> str:

@@ -1,6 +1,6 @@
-"""Walk a queryset in locked chunks: how every billing step changes many rows without long locks."""
+"""Walk a queryset in primary-key chunks: how every billing step reads and changes many rows, bounded."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from django.db import transaction
@@ -34,3 +34,20 @@ def for_each_locked_chunk(
                 return
             handle(chunk)
         last_id = chunk[-1].pk
+
+
+def value_chunks(rows: QuerySet, *fields: str, chunk_size: int = CHUNK_SIZE) -> Iterator[list[tuple]]:
+    """``rows`` as tuples of ``("pk", *fields)``, ``chunk_size`` at a time in primary-key order; no locks.
+
+    One query per chunk (keyset pagination), so memory stays flat however many rows match.
+    """
+    values = rows.order_by("pk").values_list("pk", *fields)
+    last_id = 0
+    while True:
+        chunk = list(values.filter(pk__gt=last_id)[:chunk_size])
+        if not chunk:
+            return
+        yield chunk
+        if len(chunk) < chunk_size:
+            return
+        last_id = chunk[-1][0]

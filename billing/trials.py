@@ -5,15 +5,18 @@ the reminders again). When a run finds several thresholds crossed at once (the w
 most urgent notice is sent: "ends in 7 days" is wrong once 2 days are left.
 """
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from billing.chunks import CHUNK_SIZE, for_each_locked_chunk
+from billing.chunks import CHUNK_SIZE, for_each_locked_chunk, value_chunks
 from billing.models import Subscription
-from notifications import outbox
+from notifications import outbox_batch
 from notifications.models import Notification
+from notifications.outbox import NewNotification
 from tenants.models import Owner
 
 REMINDER_DAYS = (1, 3, 7)  # most urgent first
+HORIZON = timedelta(days=max(REMINDER_DAYS))
 
 
 def trial_stage(trial_ends_at: datetime, now: datetime) -> str | None:
@@ -31,17 +34,38 @@ def trial_notice_key(subscription_id: int, trial_ends_at: datetime, stage: str) 
     return f"trial:{subscription_id}:{trial_ends_at.date().isoformat()}:{stage}"
 
 
-def process_trials(owner: Owner, *, now: datetime, chunk_size: int = CHUNK_SIZE) -> dict[str, int]:
-    """Expire the owner's ended trials and record the due notices, a locked chunk per transaction.
+def _trials_ending(*, now: datetime):
+    return Subscription.objects.filter(status=Subscription.Status.TRIAL, trial_ends_at__lte=now + HORIZON)
+
+
+def owners_with_trial_work(*, now: datetime, chunk_size: int = CHUNK_SIZE) -> set[int]:
+    """Owners with an ended trial to expire or a due trial notice not recorded yet, across all owners.
+
+    Reads only the trials ending within the reminder horizon (a partial index), two queries per
+    ``chunk_size`` of them: the trials, then which of their due notices the outbox already holds.
+    """
+    owners: set[int] = set()
+    for chunk in value_chunks(_trials_ending(now=now), "owner_id", "trial_ends_at", chunk_size=chunk_size):
+        due: dict[tuple[int, str], int] = {}
+        for subscription_id, owner_id, ends_at in chunk:
+            stage = trial_stage(ends_at, now)
+            if stage == "expired":
+                owners.add(owner_id)
+            elif stage:
+                due[(owner_id, trial_notice_key(subscription_id, ends_at, stage))] = owner_id
+        recorded = outbox_batch.recorded_keys(due)
+        owners.update(owner_id for pair, owner_id in due.items() if pair not in recorded)
+    return owners
+
+
+def process_trials(owners: Sequence[Owner], *, now: datetime, chunk_size: int = CHUNK_SIZE) -> dict[str, int]:
+    """Expire these owners' ended trials and record the due notices, a locked chunk per transaction.
 
     A concurrent run waits for the chunk's lock and then sees the rows as this run left them; the status
     UPDATE is conditional and the notices are deduplicated by key, so even without the lock nothing
     happens twice.
     """
-    horizon = now + timedelta(days=max(REMINDER_DAYS))
-    trials = Subscription.objects.filter(
-        owner=owner, status=Subscription.Status.TRIAL, trial_ends_at__lte=horizon
-    )
+    by_id = {owner.pk: owner for owner in owners}
     counts = {"trials_expired": 0, "trial_notices": 0}
 
     def handle(chunk: list[Subscription]) -> None:
@@ -51,19 +75,24 @@ def process_trials(owner: Owner, *, now: datetime, chunk_size: int = CHUNK_SIZE)
             counts["trials_expired"] += Subscription.objects.filter(
                 pk__in=ended, status=Subscription.Status.TRIAL
             ).update(status=Subscription.Status.EXPIRED)
-        counts["trial_notices"] += outbox.record(
-            owner.pk,
-            [_trial_notice(owner, subscription, stage) for subscription, stage in staged if stage],
+        counts["trial_notices"] += outbox_batch.record_for_owners(
+            [
+                (subscription.owner_id, _trial_notice(by_id[subscription.owner_id], subscription, stage))
+                for subscription, stage in staged
+                if stage
+            ],
             now=now,
         )
 
-    for_each_locked_chunk(trials, handle, fields=("pk", "plan", "trial_ends_at"), chunk_size=chunk_size)
+    trials = _trials_ending(now=now).filter(owner_id__in=by_id)
+    fields = ("pk", "owner_id", "plan", "trial_ends_at")
+    for_each_locked_chunk(trials, handle, fields=fields, chunk_size=chunk_size)
     return counts
 
 
-def _trial_notice(owner: Owner, subscription: Subscription, stage: str) -> outbox.NewNotification:
+def _trial_notice(owner: Owner, subscription: Subscription, stage: str) -> NewNotification:
     ends_local = subscription.trial_ends_at.astimezone(owner.zone)
-    return outbox.NewNotification(
+    return NewNotification(
         kind=Notification.Kind.TRIAL_EXPIRED if stage == "expired" else Notification.Kind.TRIAL_REMINDER,
         dedup_key=trial_notice_key(subscription.pk, subscription.trial_ends_at, stage),
         payload={

@@ -9,13 +9,13 @@ import pytest
 from django.core import mail
 from django.db import connection
 
+from billing import trials_and_payments
 from billing.models import Invoice, Subscription
-from billing.trials_and_payments import check_owner as check_billing
-from inventory.low_stock import check_owner as check_stock
+from inventory import low_stock
 from inventory.models import LowStockAlert
-from notifications import outbox
+from jobs.owner_sweep import sweep_owners
+from notifications import outbox, outbox_batch
 from notifications.models import Notification
-from notifications.sweep import sweep_owners
 from tests.builders import make_owner
 from tests.domain.builders import make_active, make_invoice, make_item, make_trial
 
@@ -25,8 +25,8 @@ RUNS_AT_ONCE = 3
 OWNERS = 8
 
 
-def run_at_once(step, owner_ids: list[int]) -> list[dict]:
-    """Start RUNS_AT_ONCE sweeps at the same moment and return their summaries."""
+def run_at_once(run) -> list[dict]:
+    """Start RUNS_AT_ONCE calls of ``run()`` at the same moment and return the summaries they return."""
     barrier = threading.Barrier(RUNS_AT_ONCE)
     summaries: list[dict] = []
     errors: list[BaseException] = []
@@ -34,7 +34,7 @@ def run_at_once(step, owner_ids: list[int]) -> list[dict]:
     def one_run() -> None:
         try:
             barrier.wait()
-            summaries.append(sweep_owners(step, owner_ids=owner_ids))
+            summaries.append(run())
         except BaseException as error:
             errors.append(error)
         finally:
@@ -46,8 +46,15 @@ def run_at_once(step, owner_ids: list[int]) -> list[dict]:
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
-    assert all(summary["owners_failed"] == 0 for summary in summaries), summaries
+    assert all(summary.get("owners_failed", 0) == 0 for summary in summaries), summaries
     return summaries
+
+
+def job_run(check, *, now):
+    """What the job does in a global run: find the owners concerned, then check them chunk by chunk."""
+    return lambda: sweep_owners(
+        lambda owners: check.check_owners(owners, now=now), check.owners_to_check(now=now)
+    )
 
 
 def total(summaries: list[dict], key: str) -> int:
@@ -64,10 +71,9 @@ def test_concurrent_low_stock_runs_open_each_alert_and_send_each_digest_once(own
         for _ in range(25):
             make_item(owner, quantity=0, reorder_level=5)
         make_item(owner, quantity=50, reorder_level=5)
-    owner_ids = [owner.pk for owner in owners]
 
-    run_at_once(lambda owner: check_stock(owner, now=now), owner_ids)
-    summaries = run_at_once(lambda owner: check_stock(owner, now=now + timedelta(hours=6)), owner_ids)
+    run_at_once(job_run(low_stock, now=now))
+    summaries = run_at_once(job_run(low_stock, now=now + timedelta(hours=6)))
 
     assert LowStockAlert.objects.filter(status="open").count() == OWNERS * 25
     assert Notification.objects.filter(kind=Notification.Kind.LOW_STOCK_DIGEST).count() == OWNERS
@@ -85,10 +91,9 @@ def test_concurrent_billing_runs_transition_and_notify_once(owners, now):
         make_active(owner, period_end=now - timedelta(hours=1))
         make_invoice(owner, due_date=date(2026, 2, 28))
         make_invoice(owner, due_date=date(2026, 2, 1))
-    owner_ids = [owner.pk for owner in owners]
 
-    first = run_at_once(lambda owner: check_billing(owner, now=now), owner_ids)
-    run_at_once(lambda owner: check_billing(owner, now=now + timedelta(minutes=30)), owner_ids)
+    first = run_at_once(job_run(trials_and_payments, now=now))
+    run_at_once(job_run(trials_and_payments, now=now + timedelta(minutes=30)))
 
     assert total(first, "trials_expired") == OWNERS
     assert total(first, "subscriptions_past_due") == OWNERS
@@ -127,8 +132,42 @@ def test_concurrent_senders_hand_each_pending_notification_to_the_backend_once(o
         now=now,
     )
 
-    summaries = run_at_once(lambda each: asdict(outbox.send_pending(each, now=now, limit=1000)), [owner.pk])
+    summaries = run_at_once(lambda: asdict(outbox.send_pending(owner, now=now, limit=1000)))
 
     assert total(summaries, "sent") == 300
     assert len(mail.outbox) == 300
     assert len({message.extra_headers["X-Notification-Key"] for message in mail.outbox}) == 300
+
+
+def test_concurrent_chunk_senders_hand_each_pending_notification_to_the_backend_once(owners, now):
+    outbox_batch.record_for_owners(
+        [
+            (
+                owner.pk,
+                outbox.NewNotification(
+                    kind=Notification.Kind.INVOICE_OVERDUE,
+                    dedup_key=f"invoice:{n}:overdue",
+                    payload={
+                        "number": f"INV-{n}",
+                        "amount": "1.00",
+                        "currency": "EUR",
+                        "due_date": "2026-03-01",
+                    },
+                ),
+            )
+            for owner in owners
+            for n in range(40)
+        ],
+        now=now,
+    )
+
+    summaries = run_at_once(
+        lambda: asdict(outbox_batch.send_pending_for_owners(owners, now=now, batch_size=50))
+    )
+
+    assert total(summaries, "sent") == OWNERS * 40
+    assert (
+        len({(message.to[0], message.extra_headers["X-Notification-Key"]) for message in mail.outbox})
+        == len(mail.outbox)
+        == OWNERS * 40
+    )

@@ -6,8 +6,8 @@ import time_machine
 from django.core import mail
 
 from inventory.models import LowStockAlert
+from jobs.owner_sweep import SweepFailed, sweep_owners
 from jobs.registry import JobContext, get_job
-from notifications.sweep import SweepFailed, sweep_owners
 from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.builders import make_owner
 from tests.domain.builders import make_item, make_trial
@@ -44,7 +44,7 @@ def test_low_stock_job_runs_every_six_hours():
 
 
 def test_billing_job_runs_hourly_and_first_two_minutes_after_start():
-    definition = get_job("billing.trial_and_payments")
+    definition = get_job("billing.trials_and_payments")
 
     assert definition.every == timedelta(hours=1)
     assert (definition.run_on_start, definition.startup_delay) == (True, timedelta(minutes=2))
@@ -83,7 +83,7 @@ def test_billing_run_isolates_a_failing_owner_too(owner, other_owner, now):
         make_trial(each, ends_at=now + timedelta(days=2))
     break_time_zone(broken)
 
-    summary = run_job("billing.trial_and_payments", now)
+    summary = run_job("billing.trials_and_payments", now)
 
     assert (summary["owners_failed"], summary["trial_notices"], summary["emails_sent"]) == (1, 2, 2)
 
@@ -117,21 +117,28 @@ def test_run_for_one_owners_schedule_touches_only_that_owner(owner, other_owner,
     assert list(LowStockAlert.objects.values_list("owner_id", flat=True)) == [other_owner.pk]
 
 
-def test_inactive_owners_are_not_swept(owner, now):
+def visit(visited: list[int]):
+    def step(owners) -> dict:
+        visited.extend(each.pk for each in owners)
+        return {"visited": len(owners)}
+
+    return step
+
+
+def test_inactive_owners_and_the_global_owner_are_not_swept(owner, other_owner):
     Owner.objects.filter(pk=owner.pk).update(is_active=False)
     visited = []
 
-    sweep_owners(lambda each: visited.append(each.pk) or {})
+    summary = sweep_owners(visit(visited), [owner.pk, other_owner.pk, GLOBAL_OWNER_ID])
 
-    assert owner.pk not in visited
-    assert GLOBAL_OWNER_ID not in visited
+    assert visited == [other_owner.pk]
+    assert (summary["owners"], summary["visited"]) == (1, 1)
 
 
-def test_owners_are_read_in_batches_and_each_visited_once(now):
-    created = {make_owner().pk for _ in range(7)}
+def test_owners_are_read_in_chunks_and_each_visited_once(now):
+    created = [make_owner().pk for _ in range(7)]
     visited = []
 
-    sweep_owners(lambda each: visited.append(each.pk) or {}, batch_size=3)
+    sweep_owners(visit(visited), [*created, *created[:3]], chunk_size=3)
 
-    assert created <= set(visited)
-    assert len(visited) == len(set(visited))
+    assert visited == sorted(created)

@@ -114,7 +114,7 @@ def test_long_digest_lists_fifty_items_and_counts_the_rest(owner, now):
     for number in range(55):
         make_item(owner, quantity=0, reorder_level=5, sku=f"P-{number:03d}")
 
-    check_owner(owner, now=now, chunk_size=20)
+    check_owner(owner, now=now)
 
     [message] = mail.outbox
     assert message.subject == "55 items below reorder level at Acme"

@@ -1,5 +1,7 @@
 """The domain jobs through the engine's real runner: the summary lands on the JobRun."""
 
+from datetime import timedelta
+
 import pytest
 import time_machine
 
@@ -7,7 +9,7 @@ from jobs.models import JobRun
 from jobs.runner import run_queued
 from tenants.models import GLOBAL_OWNER_ID, Owner
 from tests.builders import make_owner
-from tests.domain.builders import make_item
+from tests.domain.builders import make_item, make_trial
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +23,7 @@ def queued_run(job_name: str, now) -> JobRun:
 def test_low_stock_run_stores_its_counts_and_owner_failures_on_the_run(owner, now):
     broken = make_owner("Broken Co", contact_email="ops@broken.test")
     make_item(owner, quantity=0, reorder_level=5)
+    make_item(broken, quantity=0, reorder_level=5)
     Owner.objects.filter(pk=broken.pk).update(timezone="Mars/Olympus_Mons")
     run = queued_run("alerts.low_stock", now)
 
@@ -38,8 +41,9 @@ def test_low_stock_run_stores_its_counts_and_owner_failures_on_the_run(owner, no
 def test_billing_run_where_every_owner_fails_is_recorded_failed(now):
     Owner.objects.exclude(pk=GLOBAL_OWNER_ID).update(is_active=False)
     broken = make_owner("Broken Co", contact_email="ops@broken.test")
+    make_trial(broken, ends_at=now + timedelta(days=2))
     Owner.objects.filter(pk=broken.pk).update(timezone="Mars/Olympus_Mons")
-    run = queued_run("billing.trial_and_payments", now)
+    run = queued_run("billing.trials_and_payments", now)
 
     with time_machine.travel(now, tick=False):
         status = run_queued(run.pk, worker="test")
