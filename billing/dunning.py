@@ -19,7 +19,7 @@ from billing.chunks import CHUNK_SIZE, for_each_locked_chunk, value_chunks
 from billing.models import Invoice, Subscription
 from billing.owner_settings import OVERDUE_REMINDER_DAYS
 from jobs.owner_sweep import setting_for_owners
-from notifications import outbox_batch
+from notifications import outbox
 from notifications.models import Notification
 from notifications.outbox import NewNotification
 from tenants.models import Owner
@@ -145,7 +145,7 @@ def mark_past_due(
         counts["subscriptions_past_due"] += Subscription.objects.filter(
             pk__in=[subscription.pk for subscription in lapsed], status=Subscription.Status.ACTIVE
         ).update(status=Subscription.Status.PAST_DUE)
-        counts["past_due_notices"] += outbox_batch.record_for_owners(
+        counts["past_due_notices"] += outbox.record_for_owners(
             [
                 (subscription.owner_id, _past_due_notice(by_id[subscription.owner_id], subscription))
                 for subscription in lapsed
@@ -185,7 +185,7 @@ def notify_overdue_invoices(
             Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices], dunning__lt=level).update(
                 dunning=level
             )
-            recorded = outbox_batch.record_for_owners(
+            recorded = outbox.record_for_owners(
                 [
                     (invoice.owner_id, _invoice_notice(invoice, level, today[invoice.owner_id]))
                     for invoice in invoices

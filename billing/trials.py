@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from billing.chunks import CHUNK_SIZE, for_each_locked_chunk, value_chunks
 from billing.models import Subscription
-from notifications import outbox_batch
+from notifications import outbox
 from notifications.models import Notification
 from notifications.outbox import NewNotification
 from tenants.models import Owner
@@ -53,7 +53,7 @@ def owners_with_trial_work(*, now: datetime, chunk_size: int = CHUNK_SIZE) -> se
                 owners.add(owner_id)
             elif stage:
                 due[(owner_id, trial_notice_key(subscription_id, ends_at, stage))] = owner_id
-        recorded = outbox_batch.recorded_keys(due)
+        recorded = outbox.recorded_keys(due)
         owners.update(owner_id for pair, owner_id in due.items() if pair not in recorded)
     return owners
 
@@ -75,7 +75,7 @@ def process_trials(owners: Sequence[Owner], *, now: datetime, chunk_size: int = 
             counts["trials_expired"] += Subscription.objects.filter(
                 pk__in=ended, status=Subscription.Status.TRIAL
             ).update(status=Subscription.Status.EXPIRED)
-        counts["trial_notices"] += outbox_batch.record_for_owners(
+        counts["trial_notices"] += outbox.record_for_owners(
             [
                 (subscription.owner_id, _trial_notice(by_id[subscription.owner_id], subscription, stage))
                 for subscription, stage in staged

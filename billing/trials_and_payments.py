@@ -12,17 +12,13 @@ from billing.dunning import mark_past_due, notify_overdue_invoices, owners_with_
 from billing.owner_settings import OVERDUE_REMINDER_DAYS
 from billing.trials import owners_with_trial_work, process_trials
 from jobs.owner_sweep import setting_for_owners
-from notifications import outbox_batch
+from notifications import outbox
 from tenants.models import Owner
 
 
 def owners_to_check(*, now: datetime) -> set[int]:
     """Ids of the owners a check would change anything for (inactive ones included: the sweep drops them)."""
-    return (
-        owners_with_trial_work(now=now)
-        | owners_with_dunning_work(now=now)
-        | outbox_batch.owners_with_unsent()
-    )
+    return owners_with_trial_work(now=now) | owners_with_dunning_work(now=now) | outbox.owners_with_unsent()
 
 
 def check_owners(owners: Sequence[Owner], *, now: datetime) -> dict[str, int]:
@@ -38,7 +34,7 @@ def check_owners(owners: Sequence[Owner], *, now: datetime) -> dict[str, int]:
     counts = process_trials(owners, now=now)
     counts |= mark_past_due(owners, now=now, today=today)
     counts |= notify_overdue_invoices(owners, now=now, today=today, reminder_days=reminder_days)
-    sent = outbox_batch.send_pending_for_owners(owners, now=now)
+    sent = outbox.send_all_due(owner_ids=[owner.pk for owner in owners], now=now)
     return counts | {"emails_sent": sent.sent, "emails_failed": sent.failed, "emails_skipped": sent.skipped}
 
 

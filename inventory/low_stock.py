@@ -18,7 +18,7 @@ from inventory.digests import record_digests
 from inventory.models import LowStockAlert, StockItem
 from inventory.owner_settings import LOW_STOCK_EMAIL_ENABLED
 from jobs.owner_sweep import setting_for_owners
-from notifications import outbox_batch
+from notifications import outbox
 from tenants.models import Owner
 
 
@@ -35,7 +35,7 @@ def owners_to_check(*, now: datetime) -> set[int]:
         ~Exists(_open_alert_of_item())
     )
     unannounced = LowStockAlert.objects.filter(status=LowStockAlert.Status.OPEN, notification__isnull=True)
-    owners = _owner_ids(recovered) | _owner_ids(newly_low) | outbox_batch.owners_with_unsent()
+    owners = _owner_ids(recovered) | _owner_ids(newly_low) | outbox.owners_with_unsent()
     # Owners who turned the e-mail off keep their alerts unannounced on purpose: only the others count.
     waiting = _owner_ids(unannounced) - owners
     e_mail = setting_for_owners(LOW_STOCK_EMAIL_ENABLED.key, waiting)
@@ -69,7 +69,7 @@ def check_owners(owners: Sequence[Owner], *, now: datetime) -> dict[str, int]:
         resolved = resolve_recovered(owner_ids, now=now)
         opened = open_alerts(owner_ids, now=now)
         digests = record_digests([owner for owner in owners if e_mail[owner.pk]], now=now)
-    sent = outbox_batch.send_pending_for_owners(owners, now=now)
+    sent = outbox.send_all_due(owner_ids=[owner.pk for owner in owners], now=now)
     return {
         "alerts_opened": opened,
         "alerts_resolved": resolved,

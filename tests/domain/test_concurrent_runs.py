@@ -14,7 +14,7 @@ from billing.models import Invoice, Subscription
 from inventory import low_stock
 from inventory.models import LowStockAlert
 from jobs.owner_sweep import sweep_owners
-from notifications import outbox, outbox_batch
+from notifications import outbox
 from notifications.models import Notification
 from tests.builders import make_owner
 from tests.domain.builders import make_active, make_invoice, make_item, make_trial
@@ -132,7 +132,7 @@ def test_concurrent_senders_hand_each_pending_notification_to_the_backend_once(o
         now=now,
     )
 
-    summaries = run_at_once(lambda: asdict(outbox.send_pending(owner, now=now, limit=1000)))
+    summaries = run_at_once(lambda: asdict(outbox.send_due(owner_ids=[owner.pk], now=now, limit=1000)))
 
     assert total(summaries, "sent") == 300
     assert len(mail.outbox) == 300
@@ -140,7 +140,7 @@ def test_concurrent_senders_hand_each_pending_notification_to_the_backend_once(o
 
 
 def test_concurrent_chunk_senders_hand_each_pending_notification_to_the_backend_once(owners, now):
-    outbox_batch.record_for_owners(
+    outbox.record_for_owners(
         [
             (
                 owner.pk,
@@ -162,7 +162,7 @@ def test_concurrent_chunk_senders_hand_each_pending_notification_to_the_backend_
     )
 
     summaries = run_at_once(
-        lambda: asdict(outbox_batch.send_pending_for_owners(owners, now=now, batch_size=50))
+        lambda: asdict(outbox.send_all_due(owner_ids=[owner.pk for owner in owners], now=now, batch_size=50))
     )
 
     assert total(summaries, "sent") == OWNERS * 40

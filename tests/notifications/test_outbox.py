@@ -54,8 +54,8 @@ def test_the_same_key_may_exist_once_per_owner(owner, other_owner, now):
 def test_pending_notification_is_sent_once_and_marked_sent(owner, now):
     outbox.record(owner.pk, [OVERDUE], now=now)
 
-    first = outbox.send_pending(owner, now=now)
-    second = outbox.send_pending(owner, now=now + timedelta(minutes=1))
+    first = outbox.send_due(owner_ids=[owner.pk], now=now)
+    second = outbox.send_due(owner_ids=[owner.pk], now=now + timedelta(minutes=1))
 
     assert (first.sent, second.sent) == (1, 0)
     row = Notification.objects.get()
@@ -67,7 +67,7 @@ def test_a_row_left_sending_by_a_crashed_sender_is_never_sent_again(owner, now):
     outbox.record(owner.pk, [OVERDUE], now=now)
     Notification.objects.update(status=Notification.Status.SENDING, claim_token="dead-worker")
 
-    counts = outbox.send_pending(owner, now=now + timedelta(hours=1))
+    counts = outbox.send_due(owner_ids=[owner.pk], now=now + timedelta(hours=1))
 
     assert counts == outbox.SendCounts()
     assert mail.outbox == []
@@ -78,7 +78,7 @@ def test_requeued_stuck_row_is_sent_by_the_next_run(owner, now):
     Notification.objects.update(status=Notification.Status.SENDING, claim_token="dead-worker")
 
     assert outbox.requeue(Notification.objects.all()) == 1
-    outbox.send_pending(owner, now=now)
+    outbox.send_due(owner_ids=[owner.pk], now=now)
 
     assert len(mail.outbox) == 1
 
@@ -92,7 +92,7 @@ def test_unreachable_mail_server_leaves_the_row_pending_with_the_error(owner, no
         EMAIL_PORT=closed_loopback_port(),
         EMAIL_TIMEOUT=5,
     ):
-        counts = outbox.send_pending(owner, now=now)
+        counts = outbox.send_due(owner_ids=[owner.pk], now=now)
 
     row = Notification.objects.get()
     assert counts.failed == 1
@@ -108,10 +108,10 @@ def test_after_the_server_is_back_the_retry_sends_exactly_once(owner, now):
         EMAIL_PORT=closed_loopback_port(),
         EMAIL_TIMEOUT=5,
     ):
-        outbox.send_pending(owner, now=now)
+        outbox.send_due(owner_ids=[owner.pk], now=now)
 
-    outbox.send_pending(owner, now=now + timedelta(hours=1))
-    outbox.send_pending(owner, now=now + timedelta(hours=2))
+    outbox.send_due(owner_ids=[owner.pk], now=now + timedelta(hours=1))
+    outbox.send_due(owner_ids=[owner.pk], now=now + timedelta(hours=2))
 
     assert len(mail.outbox) == 1
     assert Notification.objects.get().status == "sent"
@@ -127,7 +127,7 @@ def test_a_row_that_keeps_failing_ends_failed(owner, now):
         EMAIL_PORT=closed_loopback_port(),
         EMAIL_TIMEOUT=5,
     ):
-        outbox.send_pending(owner, now=now)
+        outbox.send_due(owner_ids=[owner.pk], now=now)
 
     assert Notification.objects.get().status == "failed"
 
@@ -136,7 +136,7 @@ def test_owner_without_a_contact_address_is_skipped_not_retried(now):
     silent = make_owner("Silent Ltd", contact_email="")
     outbox.record(silent.pk, [OVERDUE], now=now)
 
-    counts = outbox.send_pending(silent, now=now)
+    counts = outbox.send_due(owner_ids=[silent.pk], now=now)
 
     assert counts.skipped == 1
     assert Notification.objects.get().status == "skipped"
@@ -146,7 +146,7 @@ def test_owner_without_a_contact_address_is_skipped_not_retried(now):
 def test_e_mail_carries_the_notification_key_header(owner, now):
     outbox.record(owner.pk, [OVERDUE], now=now)
 
-    outbox.send_pending(owner, now=now)
+    outbox.send_due(owner_ids=[owner.pk], now=now)
 
     assert mail.outbox[0].extra_headers["X-Notification-Key"] == "invoice:1:overdue"
     assert mail.outbox[0].from_email == "scheduler@localhost"
