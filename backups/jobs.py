@@ -18,6 +18,7 @@ HEARTBEAT_EVERY_SECONDS = 5.0
 @job(
     policy.JOB_NAME,
     per_owner=True,
+    queue=policy.QUEUE,
     overlap=policy.OVERLAP,
     overlap_retry_delay=policy.RECHECK_AFTER,
     misfire=policy.MISFIRE,

@@ -5,7 +5,8 @@ A large database may take hours, so a backup may run as long as the engine allow
 deadline, ``jobs.timeouts.max_timeout_seconds()``; django-q2's hard kill of the worker comes a margin after
 it, so a timed-out backup still aborts its upload and ends ``timed_out``). A scheduled trigger while the
 owner's backup still runs is skipped and rechecked once an hour later, unless the next regular slot comes
-first.
+first. Backups run on a queue of their own, so a backup worker (``qcluster --queue backups``) can take them
+away from the workers the light jobs need; without one they run on the default queue.
 """
 
 from datetime import timedelta
@@ -14,6 +15,7 @@ from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.timeouts import max_timeout_seconds
 
 JOB_NAME = "backups.run"
+QUEUE = "backups"
 BACKUP_TIMEOUT = timedelta(seconds=max_timeout_seconds())
 OVERLAP = OverlapPolicy.SKIP_AND_RETRY
 RECHECK_AFTER = timedelta(hours=1)

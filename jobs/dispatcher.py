@@ -126,7 +126,7 @@ def claim_due_schedules(
         report.conflicts = len(new_runs) + len(admission.follow_ups) - len(inserted)
         update_fields(schedules, ["next_run_at", "last_run_at", "last_status"])
         kept = {id(run) for run in inserted}
-        enqueue_runs([(run, timeout) for run, timeout in admission.to_enqueue if id(run) in kept])
+        enqueue_runs([(run, timeout) for run, timeout in admission.to_enqueue if id(run) in kept], now=now)
         report.count([run for run in new_runs if id(run) in kept])
         if before_commit is not None:
             before_commit()
@@ -162,7 +162,7 @@ def release_waiting_runs(
                 admission.admit(run, policy_for(run.schedule, run.job_name), next_slot)
         update_fields(runs, ["status", "due_at", "queued_at", "task_id", "finished_at", "error"])
         _insert_runs(admission.follow_ups)
-        enqueue_runs(admission.to_enqueue)
+        enqueue_runs(admission.to_enqueue, now=now)
         report.count(runs)
         if before_commit is not None:
             before_commit()

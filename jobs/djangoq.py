@@ -8,7 +8,14 @@ places where we reach past its public ``async_task``:
   transaction on the ORM broker, one ``RPUSH`` of them all right after commit on Redis (``async_task``
   would commit one broker row per call on the ORM broker, ~30 per second);
 - the broker (``broker``, ``queue_size``) and the state each cluster publishes (``cluster_states``);
-- the cluster our ``qcluster`` command starts inside itself (``Cluster``, ``QClusterCommand``).
+- the cluster our ``qcluster`` command starts inside itself (``Cluster``, ``QClusterCommand``), and the
+  queue it consumes (``consume``).
+
+Queues (``jobs.queues``) are django-q2's multi-queue setup: every process of a site shares
+``Q_CLUSTER["name"]`` (django-q2's prefix: it salts the signed packages and names the published cluster
+state), and each queue is a broker ``list_key`` of its own (django-q2's per-cluster queue name):
+the prefix itself for ``default`` (as django-q2 names a cluster's queue when nothing else is said),
+``<prefix>.<queue>`` for the others (``list_key``).
 
 tests/jobs/test_djangoq_contract.py runs django-q2's own ``async_task`` beside ``enqueue_in_transaction`` on
 both brokers and compares what lands there (and what a worker takes out), so an upgrade that changes the
@@ -32,6 +39,8 @@ from django_q.signing import SignedPackage
 from django_q.status import Stat
 from redis.exceptions import RedisError
 
+from jobs.queues import DEFAULT_QUEUE, validate_queue_name
+
 __all__ = [
     "BrokerUnavailable",
     "Cluster",
@@ -39,14 +48,16 @@ __all__ = [
     "QClusterCommand",
     "broker",
     "cluster_states",
+    "consume",
     "enqueue_in_transaction",
+    "list_key",
     "queue_size",
     "task_package",
 ]
 
 logger = logging.getLogger(__name__)
 
-# One broker per queue name and process: a Redis broker holds a connection pool worth keeping.
+# One broker per queue and process: a Redis broker holds a connection pool worth keeping.
 _brokers: dict[str, Broker] = {}
 
 
@@ -54,17 +65,26 @@ class BrokerUnavailable(RuntimeError):
     """The broker could not be asked (Redis down); the message says why."""
 
 
-def broker() -> Broker:
-    """The configured broker for the configured queue (``Q_CLUSTER``: ORM or Redis, its ``name``)."""
-    name = Conf.CLUSTER_NAME
-    if name not in _brokers:
-        _brokers[name] = get_broker(name)
-    return _brokers[name]
+def list_key(queue: str = DEFAULT_QUEUE) -> str:
+    """The broker queue (django-q2's ``list_key``) of our queue ``queue``."""
+    return Conf.PREFIX if queue == DEFAULT_QUEUE else f"{Conf.PREFIX}.{validate_queue_name(queue)}"
 
 
-def cluster_name() -> str:
-    """The queue this process's cluster consumes (``Q_CLUSTER["name"]``, or ``qcluster --cluster-name``)."""
-    return Conf.CLUSTER_NAME
+def broker(queue: str = DEFAULT_QUEUE) -> Broker:
+    """The configured broker (``Q_CLUSTER``: ORM or Redis) for our queue ``queue``."""
+    key = list_key(queue)
+    if key not in _brokers:
+        _brokers[key] = get_broker(key)
+    return _brokers[key]
+
+
+def consume(queue: str) -> None:
+    """Make the cluster this process starts next take its tasks from ``queue`` (call before ``Cluster``).
+
+    django-q2's sentinel asks ``get_broker()`` for ``Conf.CLUSTER_NAME`` when it starts; its own
+    ``qcluster --name`` sets an environment variable that is read too early to count here.
+    """
+    Conf.CLUSTER_NAME = list_key(queue)
 
 
 def worker_count() -> int:
@@ -86,8 +106,10 @@ def task_package(*, task_id: str, name: str, func: str, args: tuple, timeout: in
     return SignedPackage.dumps(task)
 
 
-def enqueue_in_transaction(packages: list[str], *, target: Broker | None = None) -> None:
-    """Hand ``packages`` to the broker as part of the caller's transaction.
+def enqueue_in_transaction(
+    packages: list[str], *, queue: str = DEFAULT_QUEUE, target: Broker | None = None
+) -> None:
+    """Hand ``packages`` to the broker queue of ``queue`` as part of the caller's transaction.
 
     On the ORM broker the rows join the transaction (claim and enqueue commit together, in one INSERT); on
     Redis one RPUSH carries them all right after commit, so a rolled-back claim never reaches a worker. A
@@ -95,7 +117,7 @@ def enqueue_in_transaction(packages: list[str], *, target: Broker | None = None)
     """
     if not packages:
         return
-    target = target or broker()
+    target = target or broker(queue)
     if isinstance(target, ORM):
         now = timezone.now()
         # OrmQ.key must not be null even when a test set no list key (django-q2's ORM.enqueue does the same).
@@ -119,10 +141,10 @@ def _push(target: Broker, packages: list[str]) -> None:
         logger.exception("event=enqueue_failed count=%s", len(packages))
 
 
-def queue_size(target: Broker | None = None) -> int:
-    """Tasks waiting in the broker for a worker; BrokerUnavailable when it cannot be asked."""
+def queue_size(queue: str = DEFAULT_QUEUE, *, target: Broker | None = None) -> int:
+    """Tasks of ``queue`` waiting in the broker for a worker; BrokerUnavailable when it cannot be asked."""
     try:
-        return (target or broker()).queue_size()
+        return (target or broker(queue)).queue_size()
     except RedisError as error:
         raise BrokerUnavailable(str(error)) from error
 

@@ -2,14 +2,21 @@
 
 A claimed batch is packed the way ``async_task`` packs a task and handed over at once, inside the claim's
 transaction (``jobs.djangoq.enqueue_in_transaction``: one bulk insert on the ORM broker, one RPUSH after
-commit on Redis). If a push is lost, the reaper re-enqueues runs left ``queued`` too long.
+commit on Redis), one handover per queue. A run goes to its own queue when a live qcluster consumes it,
+else to the default queue (``jobs.queues.route``). If a push is lost, the reaper re-enqueues runs left
+``queued`` too long.
 """
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
+
+from django.utils import timezone
 
 from jobs import djangoq
-from jobs.models import JobRun
+from jobs.models import EngineProcess, JobRun
+from jobs.queues import DEFAULT_QUEUE, route
 from jobs.timeouts import hard_timeout_seconds
 
 TASK_FUNC = "jobs.runner.execute"
@@ -33,12 +40,19 @@ def pack_task(run: JobRun, timeout_seconds: int | None) -> str:
     )
 
 
-def enqueue_runs(runs: Iterable[tuple[JobRun, int | None]]) -> int:
+def enqueue_runs(runs: Iterable[tuple[JobRun, int | None]], *, now: datetime | None = None) -> int:
     """Enqueue ``(run, timeout_seconds)`` pairs; call inside the transaction that made them ``queued``.
 
     On the ORM broker the tasks join that transaction; on other brokers the push happens after commit, so
     a rolled-back claim never reaches a worker.
     """
-    packages = [pack_task(run, timeout) for run, timeout in runs]
-    djangoq.enqueue_in_transaction(packages)
-    return len(packages)
+    by_queue: dict[str, list[str]] = defaultdict(list)
+    runs = list(runs)
+    # Only a run of another queue needs to know who is listening; the default queue asks nothing.
+    wanted = {run.queue_name for run, _ in runs} - {DEFAULT_QUEUE}
+    consumed = EngineProcess.objects.consumed_queues(now or timezone.now()) if wanted else set()
+    for run, timeout in runs:
+        by_queue[route(run.queue_name, consumed)].append(pack_task(run, timeout))
+    for queue, packages in by_queue.items():
+        djangoq.enqueue_in_transaction(packages, queue=queue)
+    return len(runs)

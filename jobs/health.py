@@ -7,7 +7,7 @@ host, URL, user name or password (the full error goes to the log).
 
 ``READINESS_CHECKS`` is the list both callers run, in order. A check that needs another one (everything
 that reads tables needs ``database``) is reported as failed without running when that one failed. To add a
-check (the dispatcher heartbeat check is the next one), append a ``HealthCheck`` to the list.
+check, append a ``HealthCheck`` to the list.
 """
 
 import functools
@@ -24,7 +24,9 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
 from jobs.djangoq import BrokerUnavailable, queue_size
-from jobs.models import JobRun
+from jobs.models import EngineProcess, JobRun
+from jobs.queues import DEFAULT_QUEUE
+from jobs.registry import registered_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +113,15 @@ def broker_kind() -> str:
     return "redis" if settings.REDIS_URL else "orm"
 
 
-def queue_depths() -> dict[str, int]:
-    """Tasks waiting in the broker, per queue (today one: this cluster's). Raises the broker's error."""
-    return {settings.Q_CLUSTER["name"]: int(queue_size() or 0)}
+def known_queues(now: datetime) -> list[str]:
+    """The default queue, every registered job's queue and every queue a live qcluster consumes."""
+    declared = {definition.queue for definition in registered_jobs()}
+    return sorted({DEFAULT_QUEUE} | declared | EngineProcess.objects.consumed_queues(now))
+
+
+def queue_depths(now: datetime) -> dict[str, int]:
+    """Tasks waiting in the broker, per queue (``known_queues``). Raises the broker's error."""
+    return {queue: int(queue_size(queue) or 0) for queue in known_queues(now)}
 
 
 def check_broker(now: datetime) -> CheckResult:
@@ -134,7 +142,7 @@ def check_broker(now: datetime) -> CheckResult:
                 client.ping()
             finally:
                 client.close()
-        depths = queue_depths()
+        depths = queue_depths(now)
     except (redis.RedisError, BrokerUnavailable, DatabaseError) as error:
         return _failure("broker", error, broker=kind)
     return CheckResult(ok=True, details={"broker": kind, "depth": depths})
@@ -156,11 +164,30 @@ def check_queue(now: datetime) -> CheckResult:
     return CheckResult(ok=True, details={"queued_runs": count, "oldest_queued_seconds": age})
 
 
+def check_dispatchers(now: datetime) -> CheckResult:
+    """At least one dispatcher (inside a qcluster, or ``jobs dispatch``) beat within its silence limit
+    (1.5 heartbeat periods): without one, nothing is dispatched. One read of the live processes' index."""
+    try:
+        beats = list(
+            EngineProcess.objects.alive(now)
+            .filter(runs_dispatcher=True)
+            .values_list("last_beat_at", flat=True)
+        )
+    except DatabaseError as error:
+        return _failure("dispatchers", error)
+    limit = EngineProcess.silence_limit().total_seconds()
+    if not beats:
+        return CheckResult(ok=False, details={"alive": 0}, error=f"no dispatcher beat within {limit:g} s")
+    newest = round(max((now - max(beats)).total_seconds(), 0.0), 3)
+    return CheckResult(ok=True, details={"alive": len(beats), "last_beat_seconds": newest})
+
+
 READINESS_CHECKS: list[HealthCheck] = [
     HealthCheck("database", check_database),
     HealthCheck("migrations", check_migrations, needs=("database",)),
     HealthCheck("broker", check_broker),
     HealthCheck("queue", check_queue, needs=("database", "migrations")),
+    HealthCheck("dispatchers", check_dispatchers, needs=("database", "migrations")),
 ]
 
 

@@ -7,6 +7,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs.policies import MisfirePolicy, OverlapPolicy
+from jobs.queues import DEFAULT_QUEUE
+from jobs.registry import job_queue
 from jobs.timeouts import max_timeout_seconds
 from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger
 from jobs.wakeup import wake_dispatchers
@@ -265,6 +267,14 @@ class EngineProcessQuerySet(models.QuerySet):
         """Processes that have not stopped and beat within the silence limit."""
         return self.filter(stopped_at__isnull=True, last_beat_at__gte=now - EngineProcess.silence_limit())
 
+    def consumed_queues(self, now: datetime) -> set[str]:
+        """The queues that live qclusters' workers consume (where a run handed over now would be taken)."""
+        return {
+            queue
+            for queues in self.alive(now).filter(workers__gt=0).values_list("queues", flat=True)
+            for queue in queues
+        }
+
 
 class EngineProcess(models.Model):
     """One running engine process: a ``qcluster`` (django-q2 workers, usually with a dispatcher inside) or a
@@ -379,6 +389,8 @@ class JobRun(models.Model):
     slot = models.DateTimeField(help_text="The fire time this run stands for (UTC).")
     due_at = models.DateTimeField(help_text="When it may start: the slot, or later for retries.")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULED)
+    # The queue it is handed to (its job's, see jobs.queues); the default one when nobody consumes it.
+    queue_name = models.CharField(max_length=40, default=DEFAULT_QUEUE, db_default=DEFAULT_QUEUE)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempt = models.PositiveSmallIntegerField(default=1)
 
@@ -471,8 +483,10 @@ class JobRun(models.Model):
         status: str = Status.SCHEDULED,
         attempt: int = 1,
         retry_of_id: int | None = None,
+        queue_name: str | None = None,
     ) -> "JobRun":
-        """An unsaved run for ``slot``, due at ``due_at`` (default: the slot itself).
+        """An unsaved run for ``slot``, due at ``due_at`` (default: the slot itself), for the queue
+        ``queue_name`` (default: its job's).
 
         The one place a run is made: the dispatcher's slots, run now, start-up runs and every retry
         (``of_schedule`` and ``next_attempt`` build on it).
@@ -488,6 +502,7 @@ class JobRun(models.Model):
             status=status,
             attempt=attempt,
             retry_of_id=retry_of_id,
+            queue_name=queue_name or job_queue(job_name),
         )
 
     @classmethod
@@ -518,6 +533,7 @@ class JobRun(models.Model):
             trigger=JobRun.Trigger.RETRY,
             attempt=attempt or self.attempt + 1,
             retry_of_id=self.pk,
+            queue_name=self.queue_name,
         )
 
     # --- Transitions -------------------------------------------------------------------------------------

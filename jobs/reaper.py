@@ -15,11 +15,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from jobs import djangoq
 from jobs.bulk import update_fields
 from jobs.enqueue import enqueue_runs, new_task_id
 from jobs.models import EngineProcess, JobRun
 from jobs.outcomes import record_failure
 from jobs.processes import gone_reason, this_host
+from jobs.queues import route
 from jobs.retries import policy_for
 from jobs.signals import housekeeping
 
@@ -87,18 +89,39 @@ def _silent_reason(run: JobRun, *, now: datetime, window: timedelta) -> str:
 
 
 def requeue_stale_runs(*, now: datetime, window: timedelta) -> int:
-    """Hand runs ``queued`` for longer than ``window`` to the broker again; the runner's flip dedupes."""
+    """Hand runs ``queued`` for longer than ``window`` to the broker again; the runner's flip dedupes.
+
+    Only where the broker queue a run would go to is empty: then its task is not waiting there (lost
+    on the way, or left in the queue of a backup worker that is gone). A run still behind others in a
+    busy queue is left alone, so a long backlog is not pushed again every window.
+    """
+    consumed = EngineProcess.objects.consumed_queues(now)
+    drained: dict[str, bool] = {}
     with transaction.atomic():
-        stale = list(
-            JobRun.objects.filter(status=JobRun.Status.QUEUED, queued_at__lt=now - window)
+        stale = [
+            run
+            for run in JobRun.objects.filter(status=JobRun.Status.QUEUED, queued_at__lt=now - window)
             .select_related("schedule")
             .order_by("due_at")
             .select_for_update(skip_locked=True, of=("self",))[:BATCH_SIZE]
-        )
+            if _queue_drained(route(run.queue_name, consumed), drained)
+        ]
         _requeue(stale, now=now)
     if stale:
         logger.warning("event=runs_requeued count=%s", len(stale))
     return len(stale)
+
+
+def _queue_drained(queue: str, known: dict[str, bool]) -> bool:
+    if queue not in known:
+        try:
+            known[queue] = djangoq.queue_size(queue) == 0
+        except djangoq.BrokerUnavailable as error:
+            logger.warning(
+                "event=requeue_postponed queue=%s reason=broker_unavailable error=%s", queue, error
+            )
+            known[queue] = False
+    return known[queue]
 
 
 def hand_back(run_id: int, *, now: datetime) -> bool:
@@ -122,4 +145,4 @@ def _requeue(runs: list[JobRun], *, now: datetime) -> None:
         run.queued_at = now
         run.task_id = new_task_id()
     update_fields(runs, ["queued_at", "task_id"])
-    enqueue_runs([(run, policy_for(run.schedule, run.job_name).timeout_seconds) for run in runs])
+    enqueue_runs([(run, policy_for(run.schedule, run.job_name).timeout_seconds) for run in runs], now=now)

@@ -18,6 +18,7 @@ from django.utils.module_loading import autodiscover_modules
 
 from jobs.context import JobContext, RunCancelled, RunSkipped
 from jobs.policies import MisfirePolicy, OverlapPolicy
+from jobs.queues import DEFAULT_QUEUE, validate_queue_name
 
 # What a job module needs besides ``job``: the context it receives and the outcomes it may raise.
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "autodiscover",
     "get_job",
     "job",
+    "job_queue",
     "registered_jobs",
 ]
 
@@ -66,6 +68,8 @@ class JobDefinition:
     # For jobs whose schedules are derived from data (e.g. backups from owner settings): called as
     # ensure_schedules(now=...) with the default-schedule sync, it creates the schedules that are missing.
     ensure_schedules: Callable[..., object] | None = None
+    # The queue its runs go to (jobs.queues): a qcluster started with --queue NAME takes only those.
+    queue: str = DEFAULT_QUEUE
 
     @property
     def has_default_schedule(self) -> bool:
@@ -79,6 +83,7 @@ def job(name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..
     """Register the decorated callable under ``name``; ``options`` are JobDefinition fields."""
     if options.get("cron") and options.get("every"):
         raise ValueError(f"Job {name}: give a cron expression or an interval, not both.")
+    validate_queue_name(options.get("queue", DEFAULT_QUEUE))
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         existing = _REGISTRY.get(name)
@@ -102,6 +107,12 @@ def get_job(name: str) -> JobDefinition:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownJobError(name) from None
+
+
+def job_queue(name: str) -> str:
+    """The queue a run of job ``name`` goes to: its own, or the default one for a job not registered here."""
+    definition = _REGISTRY.get(name)
+    return DEFAULT_QUEUE if definition is None else definition.queue
 
 
 def registered_jobs() -> list[JobDefinition]:

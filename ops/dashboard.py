@@ -15,6 +15,7 @@ from django.db.models.functions import TruncDate
 
 from backups.models import Backup
 from jobs import djangoq, triggers
+from jobs.health import queue_depths
 from jobs.models import JobRun, Schedule
 from ops.svg import DayRuns
 from tenants.models import Owner
@@ -199,20 +200,20 @@ def failing_problem(schedule: Schedule) -> str:
 @dataclass(frozen=True)
 class WorkerState:
     clusters: list[djangoq.ClusterState]
-    queue_depth: int | None
+    queue_depths: dict[str, int]  # tasks waiting in the broker, per queue
     broker: str
     error: str = ""  # the broker could not be asked (Redis down)
 
 
-def worker_state() -> WorkerState:
-    """Each qcluster's published state (alive, workers) and the number of tasks waiting in the broker."""
+def worker_state(now: datetime) -> WorkerState:
+    """Each qcluster's published state (alive, workers) and the tasks waiting in the broker, per queue."""
     broker = type(djangoq.broker()).__name__
     try:
         clusters = djangoq.cluster_states()
-        queue_depth = djangoq.queue_size()
+        depths = queue_depths(now)
     except djangoq.BrokerUnavailable as error:
-        return WorkerState(clusters=[], queue_depth=None, broker=broker, error=str(error))
-    return WorkerState(clusters=clusters, queue_depth=queue_depth, broker=broker)
+        return WorkerState(clusters=[], queue_depths={}, broker=broker, error=str(error))
+    return WorkerState(clusters=clusters, queue_depths=depths, broker=broker)
 
 
 # --- Backups -----------------------------------------------------------------------------------------------

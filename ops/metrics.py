@@ -7,7 +7,9 @@ One scrape asks a fixed number of indexed queries, whatever the history holds:
   owner tier and status or metric);
 - runs scheduled, queued or running now (the partial index of active runs);
 - the oldest queued run and the number queued (the waiting-runs index);
-- the broker's queue depth (a Redis PING and LLEN, or one count on the ORM broker's table);
+- the broker's queue depth per queue (a Redis PING and an LLEN per queue, or one count per queue on the ORM
+  broker's table; the queues are the default one, the registered jobs' and those live qclusters consume);
+- the live engine processes (one read of their partial index): dispatchers, and qclusters per queue;
 - per active owner, its last good backup (one query, correlated subqueries on the (owner, started)
   index).
 
@@ -26,7 +28,7 @@ from prometheus_client.registry import Collector
 
 from backups.models import Backup
 from jobs.health import check_broker, check_queue
-from jobs.models import JobRun
+from jobs.models import EngineProcess, JobRun
 from ops.models import OwnerTier, RunCount, RunHistogram
 from ops.run_metrics import roll_up_run_events
 from tenants.models import GLOBAL_OWNER_ID, Owner
@@ -47,6 +49,7 @@ class SchedulerCollector(Collector):
         yield from run_histograms()
         yield active_runs()
         yield from queue_metrics(self.now)
+        yield from engine_metrics(self.now)
         yield from backup_metrics(self.now)
 
 
@@ -128,6 +131,32 @@ def queue_metrics(now: datetime) -> Iterator[Metric]:
         depth.add_metric([name], size)
     yield broker_up
     yield depth
+
+
+def engine_metrics(now: datetime) -> Iterator[Metric]:
+    dispatchers = GaugeMetricFamily(
+        f"{PREFIX}_dispatchers_alive", "Dispatchers (in a qcluster or `jobs dispatch`) beating now."
+    )
+    clusters = GaugeMetricFamily(
+        f"{PREFIX}_clusters_alive", "qclusters beating now, by the queue they consume.", labels=["queue"]
+    )
+    workers = GaugeMetricFamily(
+        f"{PREFIX}_cluster_workers", "django-q2 workers of the live qclusters, by queue.", labels=["queue"]
+    )
+    per_queue: dict[str, list[int]] = {}
+    alive = EngineProcess.objects.alive(now).values_list("runs_dispatcher", "workers", "queues")
+    dispatching = 0
+    for runs_dispatcher, worker_count, queues in alive:
+        dispatching += runs_dispatcher
+        for queue in queues if worker_count else ():
+            per_queue.setdefault(queue, []).append(worker_count)
+    dispatchers.add_metric([], dispatching)
+    for queue, counts in sorted(per_queue.items()):
+        clusters.add_metric([queue], len(counts))
+        workers.add_metric([queue], sum(counts))
+    yield dispatchers
+    yield clusters
+    yield workers
 
 
 def backup_metrics(now: datetime) -> Iterator[Metric]:

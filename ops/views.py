@@ -86,7 +86,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for item in find_missed_runs(now, owner_ids=owner_ids, limit=50)
         ],
         # Hosts, clusters and the broker are the operator's business, not a tenant's (nor its error text).
-        "workers": data.worker_state() if request.user.is_superuser else None,
+        "workers": data.worker_state(now) if request.user.is_superuser else None,
         "backups": [
             {
                 "row": row,

@@ -126,6 +126,28 @@ def gunicorn(env: dict[str, str], log: Path) -> Iterator[Server]:
             process.wait()
 
 
+@contextmanager
+def dispatcher(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``manage.py jobs dispatch`` (a standalone dispatcher) running while the block runs; SIGTERM after."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "jobs", "dispatch"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def _wait_until_listening(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

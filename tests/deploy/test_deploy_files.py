@@ -58,9 +58,7 @@ def test_the_procfile_names_the_production_processes():
     processes = procfile()
     assert set(processes) == PROCESS_TYPES
     assert processes["web"][-1].argv == ["gunicorn", "--config", "deploy/gunicorn.conf.py"]
-    assert processes["backup-worker"] == [
-        Step(["python", "manage.py", "qcluster"], {"Q_CLUSTER_NAME": "backups"})
-    ]
+    assert processes["backup-worker"] == [Step(["python", "manage.py", "qcluster", "--queue", "backups"], {})]
 
 
 def runnable(step: Step) -> list[str]:
@@ -101,7 +99,7 @@ def test_the_systemd_units_run_the_procfile_commands():
                 argv[0] = Path(argv[0]).name  # /srv/scheduler/.venv/bin/python → python
                 assert " ".join(argv) in commands, f"{unit.name}: {line}"
     backup_worker = (DEPLOY / "systemd" / "scheduler-backup-worker.service").read_text()
-    assert "Environment=Q_CLUSTER_NAME=backups" in backup_worker
+    assert "qcluster --queue backups" in backup_worker
 
 
 def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
@@ -160,7 +158,6 @@ def test_the_compose_file_runs_the_procfile_processes_next_to_postgresql_and_red
     assert services["web"]["command"] == processes["web"][-1].argv  # static files are in the image
     assert services["worker"]["command"] == processes["worker"][-1].argv
     assert services["backup-worker"]["command"] == processes["backup-worker"][-1].argv
-    assert services["backup-worker"]["environment"]["Q_CLUSTER_NAME"] == "backups"
     for name in ("migrate", "web", "worker", "backup-worker"):
         build = services[name]["build"]
         assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == (DEPLOY / "Dockerfile")

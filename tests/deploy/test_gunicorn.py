@@ -2,7 +2,7 @@
 
 The admin's login page and its CSS are served by the web process itself (WhiteNoise): hashed names with
 far-future cache headers, gzip when asked. The probes answer by any Host header, and /readyz says 503
-(while /healthz stays 200) when the database or the broker is gone.
+(while /healthz stays 200) when the database or the broker is gone, or no dispatcher beats.
 """
 
 import json
@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from tests.deploy.servers import dead_port, gunicorn, manage, production_env
+from tests.deploy.servers import dead_port, dispatcher, gunicorn, manage, production_env
+from tests.e2e.workers import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -51,12 +52,18 @@ def test_the_admin_login_page_and_its_hashed_css_are_served_with_far_future_cach
         assert plain.status == 200 and FAR_FUTURE not in plain.header("Cache-Control")
 
 
-def test_probes_answer_by_any_host_and_readyz_is_200_when_everything_is_up(collected, tmp_path):
+def test_probes_answer_by_any_host_and_readyz_is_200_once_a_dispatcher_beats(collected, tmp_path):
     with gunicorn(collected, tmp_path / "gunicorn.log") as server:
         live = server.get("/healthz", Host="10.1.2.3:8000")  # a pod address, not in ALLOWED_HOSTS
         assert live.status == 200 and json.loads(live.body) == {"status": "ok"}
-        ready = server.get("/readyz", Host="10.1.2.3:8000")
-        assert ready.status == 200, ready.body
+        unready = server.get("/readyz", Host="10.1.2.3:8000")
+        assert unready.status == 503 and json.loads(unready.body)["checks"]["dispatchers"]["alive"] == 0
+        with dispatcher(collected, tmp_path / "dispatcher.log"):
+            ready = wait_for(
+                lambda: (reply := server.get("/readyz", Host="10.1.2.3:8000")).status == 200 and reply,
+                timeout=60,
+                message="a dispatcher beats and /readyz says 200",
+            )
         assert json.loads(ready.body)["status"] == "ok"
         # Everything else still checks the host.
         assert server.get("/admin/login/", Host="10.1.2.3:8000").status == 400

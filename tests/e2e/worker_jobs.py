@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from backups import services
+from backups import policy, services
 from jobs.registry import JobContext, job
 
 
@@ -38,4 +38,19 @@ def held_backup(ctx: JobContext) -> dict:
 
     return services.take_backup(
         owner_id=ctx.owner_id, job_run_id=ctx.run_id, progress=hold, check=ctx.raise_if_cancelled
+    ).summary()
+
+
+@job("e2e.long_backup", queue=policy.QUEUE)
+def long_backup(ctx: JobContext, seconds: float) -> dict:
+    """A real backup of the run's owner, on the backups queue, taking ``seconds`` (a large dump's time)."""
+    deadline = time.monotonic() + seconds
+
+    def take_time(done: int) -> None:
+        while time.monotonic() < deadline:
+            ctx.raise_if_cancelled()
+            time.sleep(0.1)
+
+    return services.take_backup(
+        owner_id=ctx.owner_id, job_run_id=ctx.run_id, progress=take_time, check=ctx.raise_if_cancelled
     ).summary()

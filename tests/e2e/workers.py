@@ -16,7 +16,7 @@ from django.db import connection
 BOOT = (
     "import sys, django; django.setup(); import tests.e2e.worker_jobs; "
     "from django.core.management import execute_from_command_line; "
-    "execute_from_command_line(['manage.py', 'qcluster'])"
+    "execute_from_command_line(['manage.py', 'qcluster', *sys.argv[1:]])"
 )
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -43,12 +43,13 @@ class Workers:
         }
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, count: int = 1) -> list[subprocess.Popen]:
+    def start(self, count: int = 1, *, args: tuple[str, ...] = ()) -> list[subprocess.Popen]:
+        """Start ``count`` qclusters, each with ``args`` (e.g. ``("--queue", "backups")``)."""
         started = []
         for _ in range(count):
             log = (self.log_dir / f"qcluster-{len(self.processes)}.log").open("w")
             process = subprocess.Popen(
-                [sys.executable, "-c", BOOT],
+                [sys.executable, "-c", BOOT, *args],
                 cwd=settings.BASE_DIR,
                 env=self.env,
                 stdout=log,

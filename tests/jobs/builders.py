@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from jobs.models import JobRun, Schedule, TriggerKind
+from jobs.models import EngineProcess, JobRun, Schedule, TriggerKind
 from tenants.models import GLOBAL_OWNER_ID
 
 T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
@@ -35,3 +35,19 @@ def make_run(
     fields.setdefault("due_at", slot)
     fields.setdefault("queued_at", slot if status != JobRun.Status.SCHEDULED else None)
     return JobRun.objects.create(schedule=schedule, status=status, slot=slot, **fields)
+
+
+def make_engine_process(
+    *, now: datetime = T0, runs_dispatcher: bool = True, workers: int = 2, queues=("default",), **fields
+) -> EngineProcess:
+    """A qcluster (or, with ``workers=0``, a ``jobs dispatch``) beating at ``now``, on another host."""
+    fields.setdefault("host", "elsewhere")
+    fields.setdefault("pid", 4242)
+    return EngineProcess.objects.create(
+        started_at=now,
+        last_beat_at=now,
+        runs_dispatcher=runs_dispatcher,
+        workers=workers,
+        queues=list(queues),
+        **fields,
+    )

@@ -93,3 +93,10 @@ def slow_cleanup(ctx: JobContext, cleanup_seconds: float = 1.0) -> None:
     finally:
         time.sleep(cleanup_seconds)
         CALLS.append({"run_id": ctx.run_id, "cleanup": "finished"})
+
+
+@job("tests.report", queue="reports")
+def report(ctx: JobContext, **kwargs) -> dict:
+    """A job of a queue of its own (``qcluster --queue reports`` takes it)."""
+    CALLS.append({"run_id": ctx.run_id, "slot": ctx.slot, "attempt": ctx.attempt, "kwargs": kwargs})
+    return {"seen": kwargs}

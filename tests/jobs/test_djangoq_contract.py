@@ -52,7 +52,7 @@ def target(request, monkeypatch) -> Broker:
 def taken_out(target: Broker) -> list[tuple[object, str]]:
     """Every package waiting in ``target``, taken out the way a cluster's pusher does (``dequeue``)."""
     taken = []
-    for _ in range(djangoq.queue_size(target)):
+    for _ in range(djangoq.queue_size(target=target)):
         taken.extend(target.dequeue() or [])
     return taken
 
@@ -108,7 +108,7 @@ def test_queue_size_counts_what_either_way_of_enqueueing_left(target, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         djangoq.enqueue_in_transaction(packages, target=target)
 
-    assert djangoq.queue_size(target) == 3
+    assert djangoq.queue_size(target=target) == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -122,7 +122,7 @@ def test_django_q2_s_worker_takes_our_package_from_the_broker_and_runs_the_run(t
     run.refresh_from_db()
     assert run.status == JobRun.Status.SUCCEEDED
     assert [call["run_id"] for call in sample_jobs.CALLS] == [run.pk]
-    assert djangoq.queue_size(target) == 0  # taken out and acknowledged
+    assert djangoq.queue_size(target=target) == 0  # taken out and acknowledged
 
 
 @pytest.mark.django_db
@@ -150,9 +150,9 @@ def test_on_redis_nothing_is_pushed_before_the_commit(monkeypatch, django_captur
     try:
         with django_capture_on_commit_callbacks() as after_commit:
             djangoq.enqueue_in_transaction([package], target=target)
-            assert djangoq.queue_size(target) == 0
+            assert djangoq.queue_size(target=target) == 0
         for callback in after_commit:
             callback()
-        assert djangoq.queue_size(target) == 1
+        assert djangoq.queue_size(target=target) == 1
     finally:
         target.delete_queue()

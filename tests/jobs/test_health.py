@@ -14,9 +14,15 @@ from django.utils import timezone
 from jobs import health
 from jobs.models import JobRun
 from tests.deploy.servers import dead_port, manage, production_env
-from tests.jobs.builders import make_run
+from tests.jobs.builders import make_engine_process, make_run
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def dispatcher():
+    """A qcluster with its dispatcher, beating now (readiness needs one)."""
+    return make_engine_process(now=timezone.now())
 
 
 def jobs_health(*args) -> str:
@@ -28,7 +34,7 @@ def jobs_health(*args) -> str:
 def test_everything_up_is_ready_and_the_command_says_so():
     report = health.readiness(now=timezone.now())
     assert report.ok, report.as_dict()
-    assert list(report.as_dict()["checks"]) == ["database", "migrations", "broker", "queue"]
+    assert list(report.as_dict()["checks"]) == ["database", "migrations", "broker", "queue", "dispatchers"]
     assert json.loads(jobs_health("--json"))["status"] == "ok"
     assert "database" in jobs_health() and "FAIL" not in jobs_health()
 
@@ -46,10 +52,11 @@ def test_the_queue_check_reports_queued_runs_and_how_long_the_oldest_has_been_du
 def test_a_database_missing_a_migration_is_not_ready():
     MigrationRecorder(connection).migration_qs.filter(app="ops", name="0002_run_metrics").delete()
     report = health.readiness(now=timezone.now())
-    assert not report.ok and report.failing == ["migrations", "queue"]  # the queue needs the schema
+    # The queue and dispatcher checks read tables of the schema: not checked.
+    assert not report.ok and report.failing == ["migrations", "queue", "dispatchers"]
     migrations = report.as_dict()["checks"]["migrations"]
     assert migrations["unapplied"] == 1 and migrations["error"] == "not migrated: ops.0002_run_metrics"
-    with pytest.raises(CommandError, match="Not ready: migrations, queue failing"):
+    with pytest.raises(CommandError, match="Not ready: migrations, queue, dispatchers failing"):
         jobs_health()
 
 
@@ -63,6 +70,33 @@ def test_a_dead_redis_broker_is_not_ready_and_no_secret_is_shown():
         "error": "unavailable (ConnectionError)",
     }
     assert "secret-pw" not in json.dumps(report.as_dict())
+
+
+def test_no_dispatcher_beating_within_its_silence_limit_is_not_ready(dispatcher, settings):
+    settings.JOBS_HEARTBEAT_SECONDS = 10
+    silent_since = dispatcher.last_beat_at
+    just_alive = health.check_dispatchers(silent_since + timedelta(seconds=14))
+    silent = health.check_dispatchers(silent_since + timedelta(seconds=16))
+    assert just_alive.ok and just_alive.details == {"alive": 1, "last_beat_seconds": 14.0}
+    assert not silent.ok and silent.error == "no dispatcher beat within 15 s"
+
+
+def test_workers_without_a_dispatcher_do_not_make_a_deployment_ready(dispatcher):
+    dispatcher.delete()
+    make_engine_process(now=timezone.now(), runs_dispatcher=False)
+    assert health.readiness(now=timezone.now()).failing == ["dispatchers"]
+
+
+def test_a_standalone_dispatcher_counts(dispatcher):
+    dispatcher.delete()
+    make_engine_process(now=timezone.now(), workers=0, queues=())
+    assert health.readiness(now=timezone.now()).ok
+
+
+def test_the_broker_check_reports_each_queue_a_job_or_a_live_cluster_names():
+    make_engine_process(now=timezone.now(), runs_dispatcher=False, queues=["reports"])
+    broker = health.check_broker(timezone.now())
+    assert broker.ok and broker.details["depth"] == {"backups": 0, "default": 0, "reports": 0}
 
 
 def test_a_check_whose_needs_failed_is_reported_without_running():
@@ -83,7 +117,7 @@ def test_the_command_exits_1_with_one_line_when_the_database_is_down(tmp_path):
     report = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert report["checks"]["database"] == {"ok": False, "error": "unavailable (OperationalError)"}
     assert result.stderr.strip().splitlines()[-1] == (
-        "CommandError: Not ready: database, migrations, broker, queue failing."
+        "CommandError: Not ready: database, migrations, broker, queue, dispatchers failing."
     )
     assert "secret-pw" not in result.stdout + result.stderr
 

@@ -147,11 +147,11 @@ def test_backups_are_one_query_for_any_number_of_owners(owner, django_assert_num
         backup_overview(None)
 
 
-def test_no_cluster_running_reports_no_clusters_and_an_empty_queue(db):
-    state = worker_state()
+def test_no_cluster_running_reports_no_clusters_and_empty_queues(db):
+    state = worker_state(NOW)
 
     assert state.clusters == []
-    assert state.queue_depth == 0
+    assert {"backups", "default"} <= set(state.queue_depths) and set(state.queue_depths.values()) == {0}
 
 
 def test_the_last_run_is_the_latest_of_any_kind_including_manual_runs(owner):

@@ -22,6 +22,7 @@ from ops.models import RunEvent
 from ops.run_metrics import roll_up_run_events
 from tenants.models import GLOBAL_OWNER_ID
 from tests.builders import make_superuser
+from tests.jobs.builders import make_engine_process
 
 pytestmark = pytest.mark.django_db
 
@@ -154,7 +155,24 @@ def test_active_runs_and_the_queue_are_reported_as_they_are_now(client, owner):
     }
     assert samples["scheduler_oldest_queued_run_age_seconds"][()] == 120
     assert samples["scheduler_broker_up"][()] == 1
-    assert samples["scheduler_queue_depth"] == {labels(queue="scheduler"): 0}  # nothing was enqueued
+    # Nothing was enqueued: every queue a job names is empty (tests may register jobs of more queues).
+    depths = samples["scheduler_queue_depth"]
+    assert {labels(queue="default"), labels(queue="backups")} <= set(depths) and set(depths.values()) == {0}
+
+
+def test_live_dispatchers_and_clusters_per_queue_are_reported(client):
+    make_engine_process(now=NOW, workers=4)  # a qcluster with its dispatcher
+    make_engine_process(now=NOW, pid=2, workers=1, queues=["backups"], runs_dispatcher=False)
+    make_engine_process(now=NOW, pid=3, workers=0, queues=())  # manage.py jobs dispatch
+    make_engine_process(now=NOW, pid=4).mark_stopped(now=NOW)
+    make_engine_process(now=NOW - timedelta(minutes=5), pid=5)  # silent: gone
+
+    with time_machine.travel(NOW, tick=False):
+        samples = scrape(client)
+
+    assert samples["scheduler_dispatchers_alive"][()] == 2
+    assert samples["scheduler_clusters_alive"] == {labels(queue="default"): 1, labels(queue="backups"): 1}
+    assert samples["scheduler_cluster_workers"] == {labels(queue="default"): 4, labels(queue="backups"): 1}
 
 
 @override_settings(REDIS_URL="redis://127.0.0.1:1/0")

@@ -6,8 +6,18 @@ import json
 import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from jobs.models import EngineProcess
+from tests.jobs.builders import make_engine_process
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def dispatcher():
+    """A qcluster with its dispatcher, beating now (readiness needs one)."""
+    return make_engine_process(now=timezone.now())
 
 
 def test_healthz_answers_without_asking_the_database(client, django_assert_num_queries):
@@ -34,7 +44,7 @@ def test_readyz_lists_every_check_when_ready(client):
     assert response.status_code == 200
     report = json.loads(response.content)
     assert report["status"] == "ok"
-    assert set(report["checks"]) == {"database", "migrations", "broker", "queue"}
+    assert set(report["checks"]) == {"database", "migrations", "broker", "queue", "dispatchers"}
     assert all(check["ok"] for check in report["checks"].values())
 
 
@@ -50,3 +60,11 @@ def test_readyz_is_503_with_the_reason_when_a_migration_is_missing(client):
 def test_probes_refuse_writes(client):
     assert client.post("/healthz").status_code == 405
     assert client.post("/readyz").status_code == 405
+
+
+def test_readyz_is_503_when_no_dispatcher_beats(client, dispatcher):
+    EngineProcess.objects.filter(pk=dispatcher.pk).update(stopped_at=timezone.now())
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    checks = json.loads(response.content)["checks"]
+    assert checks["dispatchers"] == {"ok": False, "alive": 0, "error": "no dispatcher beat within 15 s"}
