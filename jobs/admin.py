@@ -28,7 +28,7 @@ from jobs.forms import ScheduleForm
 from jobs.managed import MANAGED_FIELDS, managed_note
 from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
 from jobs.outcomes import FAILURES
-from jobs.registry import UnknownJobError
+from jobs.registry import GlobalJobError, UnknownJobError
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
 from jobs.views import cron_preview
 from tenants.scoping import OwnerScopedAdminMixin, SuperuserOnlyAdminMixin
@@ -186,12 +186,22 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         )
         return [preview, run_now, *super().get_urls()]
 
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not request.user.is_superuser:
+            form = type(form.__name__, (form,), {"offers_global_jobs": False})
+        return form
+
     def run_now_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         schedule = self.get_object(request, object_id)  # 404 for another owner's schedule
         if request.method != "POST" or not self.has_run_permission(request, schedule):
             raise PermissionDenied
-        run = services.run_now(job_name=schedule.job_name, schedule=schedule, now=timezone.now())
-        self.message_user(request, f"Run {run.pk} of {schedule.job_name} requested.", messages.SUCCESS)
+        try:
+            run = services.run_now(job_name=schedule.job_name, schedule=schedule, now=timezone.now())
+        except (GlobalJobError, UnknownJobError) as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+        else:
+            self.message_user(request, f"Run {run.pk} of {schedule.job_name} requested.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:jobs_schedule_change", args=[schedule.pk]))
 
     @admin.action(description="Run now", permissions=["run"])

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from jobs.enqueue import new_task_id
 from jobs.models import JobRun
 from jobs.policies import OverlapPolicy
-from jobs.registry import UnknownJobError
 from jobs.retries import RunPolicy, recheck_after_skip
 
 # A run queued behind a busy one is promoted by the runner when that one ends; this is the backstop.
@@ -89,8 +88,9 @@ class Admission:
                 self._admitted.setdefault(run.schedule_id, []).append(run)
             self.to_enqueue.append((run, policy.timeout_seconds))
 
-    def refuse_unknown(self, run: JobRun) -> None:
-        run.fail(now=self.now, error=str(UnknownJobError(run.job_name)), held=True)
+    def refuse(self, run: JobRun, reason: str) -> None:
+        """Fail ``run`` at the door (``jobs.registry.refusal_of`` says why)."""
+        run.fail(now=self.now, error=reason, held=True)
 
     def cancel_switched_off(self, run: JobRun) -> None:
         run.cancel(now=self.now, reason=SWITCHED_OFF_MESSAGE, held=True)

@@ -32,7 +32,8 @@ from jobs.identity import worker_identity
 from jobs.models import JobRun, JobSwitch, Schedule
 from jobs.planning import plan_slots
 from jobs.reaper import reap
-from jobs.retries import find_job, policy_for
+from jobs.registry import refusal_of
+from jobs.retries import policy_for
 from jobs.services import request_startup_runs, sync_default_schedules
 from jobs.triggers import InvalidTrigger
 from jobs.wakeup import WakeupListener
@@ -155,8 +156,8 @@ def release_waiting_runs(
         for run in runs:
             if run.job_name in switched_off:
                 admission.cancel_switched_off(run)
-            elif find_job(run.job_name) is None:
-                admission.refuse_unknown(run)
+            elif refusal := refusal_of(run.job_name, run.owner_id):
+                admission.refuse(run, refusal)
             else:
                 next_slot = run.schedule.next_run_at if run.schedule else None
                 admission.admit(run, policy_for(run.schedule, run.job_name), next_slot)
@@ -206,10 +207,12 @@ def _runs_for_slots(
     if schedule.job_name in switched_off or not plan.slots:
         return []
     runs = [JobRun.of_schedule(schedule, slot=slot, trigger=JobRun.Trigger.SCHEDULED) for slot in plan.slots]
-    if find_job(schedule.job_name) is None:
+    if refusal := refusal_of(schedule.job_name, schedule.owner_id):
         for run in runs:
-            admission.refuse_unknown(run)
-        logger.error("event=unknown_job schedule=%s job=%s", schedule.pk, schedule.job_name)
+            admission.refuse(run, refusal)
+        logger.error(
+            "event=run_refused schedule=%s job=%s reason=%s", schedule.pk, schedule.job_name, refusal
+        )
     else:
         policy = policy_for(schedule, schedule.job_name)
         for run in runs:

@@ -13,6 +13,8 @@ class ScheduleForm(forms.ModelForm):
 
     job_name = forms.ChoiceField(label="Job")
     timezone = TimezoneField()
+    # Tenant staff (``ScheduleAdmin.get_form``) are not offered the jobs that work on every owner at once.
+    offers_global_jobs = True
 
     class Meta:
         model = Schedule
@@ -24,7 +26,11 @@ class ScheduleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "job_name" not in self.fields:
             return  # read-only here (a managed schedule)
-        choices = [(definition.name, definition.name) for definition in registered_jobs()]
+        choices = [
+            (definition.name, definition.name)
+            for definition in registered_jobs()
+            if self.offers_global_jobs or not definition.global_only
+        ]
         current = self.instance.job_name
         if current and current not in dict(choices):
             # Keep a row whose job vanished editable (and visibly so) instead of silently changing it.

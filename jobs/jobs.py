@@ -9,7 +9,7 @@ from jobs.history import prune_runs
 from jobs.registry import JobContext, job
 
 
-@job("jobs.prune_history", cron="17 3 * * *")
+@job("jobs.prune_history", cron="17 3 * * *", global_only=True)
 def prune_history(ctx: JobContext) -> dict:
     """Delete finished runs older than JOBS_RUN_HISTORY_DAYS, every night."""
     days = settings.JOBS_RUN_HISTORY_DAYS

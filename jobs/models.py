@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.queues import DEFAULT_QUEUE
-from jobs.registry import job_queue
+from jobs.registry import GlobalJobError, check_owner_may_run, job_queue
 from jobs.timeouts import max_timeout_seconds
 from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger
 from jobs.wakeup import wake_dispatchers
@@ -146,6 +146,10 @@ class Schedule(models.Model):
             )
         except InvalidTrigger as invalid:
             raise ValidationError(_messages_of(invalid)) from None
+        try:
+            check_owner_may_run(self.job_name, self.owner_id)
+        except GlobalJobError as refused:
+            raise ValidationError({"owner": str(refused)}) from None
         if self.timeout_seconds is not None and self.timeout_seconds > max_timeout_seconds():
             raise ValidationError(
                 {

@@ -19,18 +19,22 @@ from django.utils.module_loading import autodiscover_modules
 from jobs.context import JobContext, RunCancelled, RunSkipped
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.queues import DEFAULT_QUEUE, validate_queue_name
+from tenants.models import GLOBAL_OWNER_ID
 
 # What a job module needs besides ``job``: the context it receives and the outcomes it may raise.
 __all__ = [
+    "GlobalJobError",
     "JobContext",
     "JobDefinition",
     "RunCancelled",
     "RunSkipped",
     "UnknownJobError",
     "autodiscover",
+    "check_owner_may_run",
     "get_job",
     "job",
     "job_queue",
+    "refusal_of",
     "registered_jobs",
 ]
 
@@ -38,6 +42,15 @@ __all__ = [
 class UnknownJobError(LookupError):
     def __str__(self) -> str:
         return f"No job is registered as {self.args[0]!r}."
+
+
+class GlobalJobError(ValueError):
+    """A job that works on every owner at once was asked for one owner."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} works on every owner at once: only the global owner (0) may schedule or run it."
+        )
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,9 @@ class JobDefinition:
     timezone: str = "UTC"
     # Create the default schedule once per owner instead of once for the global owner.
     per_owner: bool = False
+    # The job works on every owner at once (housekeeping, the sender, the missed-run check): only the global
+    # owner may schedule or run it, so a tenant cannot start work that reaches other tenants.
+    global_only: bool = False
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     overlap_retry_delay: timedelta = timedelta(hours=1)
     misfire: MisfirePolicy = MisfirePolicy.RUN_ONCE
@@ -107,6 +123,25 @@ def get_job(name: str) -> JobDefinition:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownJobError(name) from None
+
+
+def check_owner_may_run(name: str, owner_id: int) -> None:
+    """Raise ``GlobalJobError`` when job ``name`` is global-only and ``owner_id`` is not the global owner."""
+    definition = _REGISTRY.get(name)
+    if definition is not None and definition.global_only and owner_id != GLOBAL_OWNER_ID:
+        raise GlobalJobError(name)
+
+
+def refusal_of(name: str, owner_id: int) -> str:
+    """Why a run of job ``name`` for ``owner_id`` must not run ("" when it may): the job is unknown here,
+    or it works on every owner and the owner is not the global one (a row made behind the form's back)."""
+    if name not in _REGISTRY:
+        return str(UnknownJobError(name))
+    try:
+        check_owner_may_run(name, owner_id)
+    except GlobalJobError as refused:
+        return str(refused)
+    return ""
 
 
 def job_queue(name: str) -> str:

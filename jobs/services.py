@@ -13,7 +13,7 @@ from django.db.models import Q
 from jobs.managed import JOB_DEFAULTS
 from jobs.models import JobRun, Schedule, TriggerKind
 from jobs.outcomes import FAILURES, record_cancelled
-from jobs.registry import JobDefinition, get_job, registered_jobs
+from jobs.registry import JobDefinition, check_owner_may_run, get_job, registered_jobs
 from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
 
@@ -30,9 +30,11 @@ def run_now(
     """Ask for a manual run, due now; the dispatcher admits it through the overlap policy like any run.
 
     Without a ``schedule``, the owner's default schedule of the job (if any) lends its kwargs and policies.
-    Raises ``UnknownJobError`` for a name no job is registered under.
+    Raises ``UnknownJobError`` for a name no job is registered under, ``GlobalJobError`` for a job that
+    works on every owner asked for another owner than the global one.
     """
     get_job(job_name)
+    check_owner_may_run(job_name, schedule.owner_id if schedule is not None else owner_id)
     if schedule is None:
         schedule = Schedule.objects.filter(job_name=job_name, owner_id=owner_id, key=DEFAULT_KEY).first()
     if schedule is not None:

@@ -13,6 +13,7 @@ from notifications import outbox
 @job(
     "notifications.send",
     every=timedelta(minutes=1),
+    global_only=True,
     # A sender that was itself down for a while sends everything in one run, not one run per minute.
     misfire=MisfirePolicy.RUN_ONCE,
     timeout=timedelta(minutes=10),

@@ -14,6 +14,7 @@ from ops.run_metrics import ROLLUP_BATCH, roll_up_run_events
 @job(
     "ops.missed_runs",
     every=timedelta(minutes=1),
+    global_only=True,
     # A check that was itself missed is worth one run, not one per missed minute.
     misfire=MisfirePolicy.RUN_ONCE,
     timeout=timedelta(minutes=5),
@@ -26,6 +27,7 @@ def missed_runs(ctx: JobContext, **kwargs) -> dict:
 @job(
     "ops.roll_up_run_metrics",
     every=timedelta(minutes=1),
+    global_only=True,
     misfire=MisfirePolicy.RUN_ONCE,
     timeout=timedelta(minutes=5),
 )

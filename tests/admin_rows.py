@@ -24,7 +24,7 @@ def make_admin_rows(owner: Owner) -> dict[str, Model]:
     now = timezone.now()
     name = owner.name
     schedule = Schedule(
-        job_name="ops.missed_runs",
+        job_name="alerts.low_stock",
         owner=owner,
         key=f"{owner.slug}-report",
         label=f"{name} nightly report",

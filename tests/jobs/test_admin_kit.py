@@ -17,7 +17,7 @@ DAY = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def runs(owner):
     """Five runs of owner's schedule: 1 and 2 March 2026, and 5 January 2025."""
-    schedule = make_schedule(owner, job_name="ops.missed_runs")
+    schedule = make_schedule(owner, job_name="alerts.low_stock")
     slots = [DAY, DAY + timedelta(minutes=1), DAY - timedelta(days=1), DAY - timedelta(days=1, minutes=1)]
     made = [make_run(schedule, slot=slot) for slot in slots]
     made.append(make_run(schedule, slot=datetime(2025, 1, 5, 8, 0, tzinfo=UTC), status=JobRun.Status.FAILED))
@@ -64,7 +64,7 @@ def test_an_unfiltered_big_table_is_estimated_by_the_planner(runs, monkeypatch):
 
 def test_no_page_query_counts_the_whole_table_or_lists_distinct_values(member_client, runs):
     with CaptureQueriesContext(connection) as queries:
-        response = member_client.get(RUNS, {"status__exact": "succeeded", "job": "ops.missed_runs", "p": 2})
+        response = member_client.get(RUNS, {"status__exact": "succeeded", "job": "alerts.low_stock", "p": 2})
 
     assert response.status_code == 200
     statements = [query["sql"].upper() for query in queries]
@@ -75,10 +75,10 @@ def test_no_page_query_counts_the_whole_table_or_lists_distinct_values(member_cl
 def test_the_job_filter_offers_the_registered_jobs_and_filters_by_name(member_client, runs, owner):
     other = make_run(make_schedule(owner, job_name="tests.other"), slot=DAY)
 
-    response = member_client.get(RUNS, {"job": "ops.missed_runs"})
+    response = member_client.get(RUNS, {"job": "alerts.low_stock"})
 
     job_filter = next(spec for spec in response.context["cl"].filter_specs if spec.title == "job")
-    assert "ops.missed_runs" in [choice["display"] for choice in job_filter.choices(response.context["cl"])]
+    assert "alerts.low_stock" in [choice["display"] for choice in job_filter.choices(response.context["cl"])]
     assert other.pk not in _listed(response)
 
 
@@ -138,7 +138,7 @@ def test_search_finds_a_run_by_its_id(member_client, runs):
 
 
 def test_search_finds_runs_by_part_of_a_registered_job_name(member_client, runs):
-    response = member_client.get(RUNS, {"q": "MISSED"})
+    response = member_client.get(RUNS, {"q": "LOW_ST"})
 
     assert response.context["cl"].result_count == 5
 

@@ -131,7 +131,7 @@ def test_missed_run_alerts_are_listed_for_their_owner_only(client, member, outsi
         {},
         {"p": "2"},
         {"status": "failed"},
-        {"job": "ops.missed_runs"},
+        {"job": "alerts.low_stock"},
         {"owner_id": "{owner}"},
         {"slot__year": "{year}", "slot__month": "{month}"},
         {"q": "missed"},
@@ -141,7 +141,7 @@ def test_missed_run_alerts_are_listed_for_their_owner_only(client, member, outsi
 def test_the_run_list_asks_the_same_queries_for_few_or_many_runs_without_distinct_or_full_counts(
     member_client, owner, query
 ):
-    schedule = make_schedule(owner, job_name="ops.missed_runs")
+    schedule = make_schedule(owner, job_name="alerts.low_stock")
     start = timezone.now() - timedelta(days=400)
     for minute in range(3):
         make_run(schedule, slot=start + timedelta(minutes=minute))

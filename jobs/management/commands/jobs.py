@@ -14,7 +14,7 @@ from jobs import health, processes, services
 from jobs.dispatcher import Dispatcher
 from jobs.history import prune_runs
 from jobs.models import JobRun, Schedule
-from jobs.registry import UnknownJobError, get_job
+from jobs.registry import GlobalJobError, UnknownJobError, get_job
 from jobs.triggers import InvalidTrigger, describe_trigger
 from tenants.lookup import OwnerNotFound, find_owner
 from tenants.models import GLOBAL_OWNER_ID
@@ -82,9 +82,9 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
             raise CommandError(str(missing)) from None
         try:
             get_job(name)
-        except UnknownJobError as unknown:
-            raise CommandError(str(unknown)) from None
-        run = services.run_now(job_name=name, owner_id=owner, now=timezone.now())
+            run = services.run_now(job_name=name, owner_id=owner, now=timezone.now())
+        except (UnknownJobError, GlobalJobError) as refused:
+            raise CommandError(str(refused)) from None
         self.stdout.write(f"Run {run.pk} of {name} requested for owner {owner}.")
         if wait:
             self._wait_for(run)
