@@ -3,7 +3,7 @@
 Each claim is one short transaction: ``SELECT … FOR UPDATE SKIP LOCKED`` takes due schedules no other
 dispatcher holds (on SQLite, which has no row locks, the IMMEDIATE transaction serialises writers), inserts
 one run per slot (the unique (schedule, slot, attempt) constraint is the real guard), advances
-``next_run_at`` and enqueues the queued runs (see ``jobs.enqueue``). Between claims the loop sleeps until the
+``next_run_at`` and enqueues the queued runs (see ``jobs.handoff``). Between claims the loop sleeps until the
 earliest due time, found by an indexed query, and wakes early when a schedule changes (``jobs.wakeup``).
 
 Fire-ahead (``JOBS_DISPATCH_LEAD_MS``, PostgreSQL): the loop wakes that long before a slot and prepares the
@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from jobs.admission import Admission, in_flight_schedule_ids
 from jobs.bulk import update_fields
-from jobs.enqueue import enqueue_runs
+from jobs.handoff import enqueue_runs
 from jobs.identity import worker_identity
 from jobs.models import JobRun, JobSwitch, Schedule
 from jobs.planning import plan_slots
