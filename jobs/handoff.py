@@ -4,7 +4,7 @@ A claimed batch is packed the way ``async_task`` packs a task and handed over at
 transaction (``jobs.djangoq.enqueue_in_transaction``: one bulk insert on the ORM broker, one RPUSH after
 commit on Redis). If a push is lost, the reaper re-enqueues runs left ``queued`` too long.
 
-(Named ``handoff`` rather than ``enqueue``: ``from jobs import enqueue`` is the public code API, ``jobs.api``.)
+Named ``handoff``, not ``enqueue``: ``from jobs import enqueue`` is the public code API (``jobs.api``).
 """
 
 import uuid
