@@ -26,7 +26,15 @@ from jobs.admin_kit import (
 )
 from jobs.forms import ScheduleForm
 from jobs.managed import MANAGED_FIELDS, managed_note
-from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
+from jobs.models import (
+    JITTER_FIELDS,
+    POLICY_FIELDS,
+    TRIGGER_FIELDS,
+    WINDOW_FIELDS,
+    JobRun,
+    JobSwitch,
+    Schedule,
+)
 from jobs.outcomes import FAILURES
 from jobs.registry import UnknownJobError
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
@@ -103,7 +111,19 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
                 )
             },
         ),
-        ("When", {"fields": (*TRIGGER_FIELDS, "trigger", "upcoming_fire_times", "next_run_local")}),
+        (
+            "When",
+            {
+                "fields": (
+                    *TRIGGER_FIELDS,
+                    *WINDOW_FIELDS,
+                    *JITTER_FIELDS,
+                    "trigger",
+                    "upcoming_fire_times",
+                    "next_run_local",
+                )
+            },
+        ),
         ("Policies", {"fields": POLICY_FIELDS}),
         ("Last run", {"fields": ("last_run_at", "last_status", "consecutive_failures")}),
     )
@@ -116,6 +136,11 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
     def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None):
         fieldsets = super().get_fieldsets(request, obj)
         notes = []
+        if obj is not None and obj.has_ended(timezone.now()):
+            notes.append(
+                f"This schedule ended on {local_time(obj.ends_at, obj.timezone)} (its window's end): it "
+                "makes no more runs and is not reported as missed. Move or clear the end to run it again."
+            )
         if obj is not None and obj.paused_reason:
             # Said at the top of the page, not only in its field: the schedule fires no more until resumed.
             notes.append(f"{obj.paused_reason}. Resume it (the Resume action) to run it again.")
@@ -145,6 +170,8 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
 
     @admin.display(description="next run (schedule's time zone)", ordering="next_run_at")
     def next_run_local(self, schedule: Schedule) -> str:
+        if schedule.has_ended(timezone.now()):
+            return "ended"
         if schedule.is_paused:
             return "paused"
         return local_time(schedule.next_run_at, schedule.timezone)

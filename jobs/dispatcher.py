@@ -30,9 +30,9 @@ from jobs.bulk import update_fields
 from jobs.handoff import enqueue_runs
 from jobs.identity import worker_identity
 from jobs.models import JobRun, JobSwitch, Schedule
-from jobs.planning import plan_slots
+from jobs.planning import jittered_due_at, plan_slots
 from jobs.reaper import reap
-from jobs.retries import find_job, policy_for
+from jobs.retries import find_job, policy_for, policy_for_run
 from jobs.services import request_startup_runs, sync_default_schedules
 from jobs.triggers import InvalidTrigger
 from jobs.wakeup import WakeupListener
@@ -142,7 +142,7 @@ def release_waiting_runs(
         runs = list(
             JobRun.objects.filter(status=JobRun.Status.SCHEDULED, due_at__lte=now)
             .select_related("schedule")
-            .order_by("due_at")
+            .order_by("due_at", "slot")
             .select_for_update(skip_locked=True, of=("self",))[:batch_size]
         )
         if not runs:
@@ -159,7 +159,7 @@ def release_waiting_runs(
                 admission.refuse_unknown(run)
             else:
                 next_slot = run.schedule.next_run_at if run.schedule else None
-                admission.admit(run, policy_for(run.schedule, run.job_name), next_slot)
+                admission.admit(run, policy_for_run(run), next_slot)
         update_fields(runs, ["status", "due_at", "queued_at", "task_id", "finished_at", "error"])
         _insert_runs(admission.follow_ups)
         enqueue_runs(admission.to_enqueue)
@@ -205,7 +205,12 @@ def _runs_for_slots(
         logger.info("event=missed_slots_dropped schedule=%s count=%s", schedule.pk, plan.missed_dropped)
     if schedule.job_name in switched_off or not plan.slots:
         return []
-    runs = [JobRun.of_schedule(schedule, slot=slot, trigger=JobRun.Trigger.SCHEDULED) for slot in plan.slots]
+    runs = [
+        JobRun.of_schedule(
+            schedule, slot=slot, trigger=JobRun.Trigger.SCHEDULED, due_at=jittered_due_at(schedule, slot)
+        )
+        for slot in plan.slots
+    ]
     if find_job(schedule.job_name) is None:
         for run in runs:
             admission.refuse_unknown(run)
@@ -213,7 +218,9 @@ def _runs_for_slots(
     else:
         policy = policy_for(schedule, schedule.job_name)
         for run in runs:
-            admission.admit(run, policy, plan.next_run_at)
+            if run.due_at <= now:
+                admission.admit(run, policy, plan.next_run_at)
+            # else: jittered past now, it waits (scheduled) and is released when due, like a retry
     schedule.last_run_at = runs[-1].slot
     if runs[-1].status in JobRun.FINISHED:
         # Skipped or refused at the door; otherwise the runner records the outcome when the run ends.

@@ -1,11 +1,35 @@
 """The schedule form: job names from the registry, trigger fields checked by ``validate_trigger``."""
 
+import re
+
 from django import forms
 
-from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, Schedule
+from jobs.models import JITTER_FIELDS, POLICY_FIELDS, TRIGGER_FIELDS, WINDOW_FIELDS, Schedule
 from jobs.registry import registered_jobs
+from jobs.triggers import parse_excluded_dates
 from jobs.widgets import CronExpressionInput
 from tenants.forms import TimezoneField
+
+
+class ExcludedDatesField(forms.Field):
+    """Dates typed one per line (or separated by commas or spaces) as YYYY-MM-DD; stored as a sorted list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 24, "placeholder": "2026-12-25\n2026-12-26"})
+
+    def prepare_value(self, value: object) -> str:
+        if isinstance(value, list | tuple):
+            return "\n".join(str(day) for day in value)
+        return "" if value is None else str(value)
+
+    def to_python(self, value: object) -> list[str]:
+        if isinstance(value, list | tuple):
+            entries = [str(entry) for entry in value]
+        else:
+            entries = [entry for entry in re.split(r"[\s,;]+", str(value or "")) if entry]
+        try:
+            return [day.isoformat() for day in parse_excluded_dates(entries)]
+        except ValueError as invalid:
+            raise forms.ValidationError(str(invalid)) from None
 
 
 class ScheduleForm(forms.ModelForm):
@@ -13,10 +37,24 @@ class ScheduleForm(forms.ModelForm):
 
     job_name = forms.ChoiceField(label="Job")
     timezone = TimezoneField()
+    excluded_dates = ExcludedDatesField(
+        required=False, help_text=Schedule._meta.get_field("excluded_dates").help_text + " One per line."
+    )
 
     class Meta:
         model = Schedule
-        fields = ["job_name", "owner", "key", "label", "kwargs", *TRIGGER_FIELDS, "enabled", *POLICY_FIELDS]
+        fields = [
+            "job_name",
+            "owner",
+            "key",
+            "label",
+            "kwargs",
+            *TRIGGER_FIELDS,
+            *WINDOW_FIELDS,
+            *JITTER_FIELDS,
+            "enabled",
+            *POLICY_FIELDS,
+        ]
         # The cron expression in words and its next fire times while typing (jobs.views.cron_preview).
         widgets = {"cron_expression": CronExpressionInput()}
 
