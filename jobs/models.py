@@ -566,6 +566,15 @@ class JobRun(models.Model):
             trigger=trigger,
         )
 
+    @classmethod
+    def key_holder(cls, *, owner_id: int, job_name: str, unique_key: str) -> "JobRun | None":
+        """The run of this owner and job that holds ``unique_key`` (waiting, queued or running), if any."""
+        if not unique_key:
+            return None
+        return cls.objects.filter(
+            owner_id=owner_id, job_name=job_name, unique_key=unique_key, status__in=cls.ACTIVE
+        ).first()
+
     def next_attempt(self, *, due_at: datetime, attempt: int | None = None) -> "JobRun":
         """The unsaved retry of this run: same schedule, slot and arguments, the next attempt, due then.
 
