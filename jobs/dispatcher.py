@@ -22,11 +22,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from jobs.admission import Admission, in_flight_schedule_ids
-from jobs.bulk import update_fields
+from jobs.bulk import insert_skipping_conflicts, update_fields
 from jobs.handoff import enqueue_runs
 from jobs.identity import worker_identity
 from jobs.models import JobRun, JobSwitch, Schedule
@@ -229,26 +229,15 @@ def _runs_for_slots(
 
 
 def _insert_runs(runs: list[JobRun]) -> list[JobRun]:
-    """Insert runs in one statement; if a slot already has its run, insert the others one by one."""
-    if not runs:
-        return []
-    try:
-        with transaction.atomic():
-            return JobRun.objects.bulk_create(runs)
-    except IntegrityError:
-        pass
-    inserted = []
-    for run in runs:
-        run.pk = None
-        try:
-            with transaction.atomic():
-                run.save(force_insert=True)
-        except IntegrityError:
-            logger.warning(
-                "event=slot_already_run schedule=%s slot=%s", run.schedule_id, run.slot.isoformat()
-            )
-            continue
-        inserted.append(run)
+    """Insert runs in one statement; a slot that already has its run keeps it (logged)."""
+    inserted = insert_skipping_conflicts(runs)
+    if len(inserted) < len(runs):
+        kept = {id(run) for run in inserted}
+        for run in runs:
+            if id(run) not in kept:
+                logger.warning(
+                    "event=slot_already_run schedule=%s slot=%s", run.schedule_id, run.slot.isoformat()
+                )
     return inserted
 
 

@@ -1,9 +1,14 @@
-"""The schedule form: job names from the registry, trigger fields checked by ``validate_trigger``."""
+"""The schedule form: job names from the registry, trigger fields checked by ``validate_trigger``; the
+backfill form of the schedule admin's Backfill action."""
 
 import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils import timezone
 
+from jobs.backfill import BackfillOverlap
 from jobs.models import JITTER_FIELDS, POLICY_FIELDS, TRIGGER_FIELDS, WINDOW_FIELDS, Schedule
 from jobs.registry import registered_jobs
 from jobs.triggers import parse_excluded_dates
@@ -74,3 +79,42 @@ class ScheduleForm(forms.ModelForm):
         if not isinstance(kwargs, dict):
             raise forms.ValidationError('Keyword arguments are a JSON object, e.g. {"full": true}.')
         return kwargs
+
+
+class WallClockField(forms.DateTimeField):
+    """A date and time as typed, without a time zone: the form it is on says which zone it is read in."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S")
+
+    def to_python(self, value: object) -> datetime | None:
+        with timezone.override(UTC):  # no zone of the site's own: UTC keeps the wall time as typed
+            moment = super().to_python(value)
+        return None if moment is None else moment.replace(tzinfo=None)
+
+
+class BackfillForm(forms.Form):
+    """When to backfill: two past times read in one time zone, and how the runs take turns."""
+
+    start = WallClockField(label="From", help_text="The first slot counted (a slot at this time counts).")
+    end = WallClockField(label="To", help_text="The last slot counted; not in the future.")
+    timezone = TimezoneField(help_text="The time zone both times are read in.")
+    overlap = forms.ChoiceField(
+        label="Runs",
+        choices=BackfillOverlap.choices,
+        initial=BackfillOverlap.ONE_AFTER_ANOTHER,
+        widget=forms.RadioSelect,
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not {"start", "end", "timezone"} <= data.keys():
+            return data
+        zone = ZoneInfo(data["timezone"])
+        data["start"], data["end"] = data["start"].replace(tzinfo=zone), data["end"].replace(tzinfo=zone)
+        if data["end"] < data["start"]:
+            self.add_error("end", "The end must not come before the start.")
+        return data
+
+    def cleaned_data_for_backfill(self) -> dict:
+        """``start``, ``end`` (aware) and ``overlap``, as ``jobs.backfill.backfill`` takes them."""
+        return {name: self.cleaned_data[name] for name in ("start", "end", "overlap")}
