@@ -321,3 +321,63 @@ def test_the_admin_says_a_schedule_has_ended(client, owner, member, outsider):
     assert "This schedule ended on 2026-03-02 12:02" in page.text
     client.force_login(outsider)
     assert client.get(reverse("admin:jobs_schedule_change", args=[schedule.pk])).status_code == 404
+
+
+def schedule_form(owner, **fields) -> dict:
+    return {
+        "job_name": "tests.record",
+        "owner": owner.pk,
+        "key": "windowed",
+        "kwargs": "{}",
+        "trigger_kind": "cron",
+        "cron_expression": "0 9 * * *",
+        "timezone": "Europe/Paris",
+        "starts_at_0": "2026-04-01",
+        "starts_at_1": "00:00:00",
+        "ends_at_0": "2026-06-30",
+        "ends_at_1": "23:59:59",
+        "excluded_dates": "2026-05-08\n2026-05-01, 2026-05-01",
+        "jitter_seconds": 120,
+        "enabled": "on",
+        "overlap_policy": "skip",
+        "overlap_retry_delay_seconds": 3600,
+        "misfire_policy": "run_once",
+        "misfire_grace_seconds": 300,
+        "catch_up_limit": 10,
+        "max_attempts": 1,
+        "retry_backoff_seconds": 30,
+        "pause_after_failures": 0,
+        **fields,
+    }
+
+
+@pytest.mark.django_db
+def test_the_admin_form_takes_a_window_dates_one_per_line_and_jitter(client, owner, member):
+    client.force_login(member)
+
+    response = client.post(reverse("admin:jobs_schedule_add"), schedule_form(owner))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    schedule = Schedule.objects.get(key="windowed")
+    assert schedule.excluded_dates == ["2026-05-01", "2026-05-08"]
+    assert (schedule.starts_at, schedule.ends_at) == (utc(2026, 4, 1), utc(2026, 6, 30, 23, 59, 59))
+    assert schedule.jitter_seconds == 120
+    page = client.get(reverse("admin:jobs_schedule_change", args=[schedule.pk])).text
+    assert "2026-05-01\n2026-05-08</textarea>" in page
+    assert "except on 2026-05-01, 2026-05-08" in page
+
+
+@pytest.mark.django_db
+def test_the_admin_form_says_which_window_entry_is_wrong(client, owner, member):
+    client.force_login(member)
+
+    bad_date = client.post(reverse("admin:jobs_schedule_add"), schedule_form(owner, excluded_dates="1 May"))
+    reversed_window = client.post(
+        reverse("admin:jobs_schedule_add"), schedule_form(owner, ends_at_0="2026-03-01", ends_at_1="00:00:00")
+    )
+
+    assert bad_date.context["adminform"].form.errors["excluded_dates"] == ["'1' is not a date as YYYY-MM-DD."]
+    assert reversed_window.context["adminform"].form.errors["ends_at"] == [
+        "The end must come after the start."
+    ]
+    assert not Schedule.objects.filter(key="windowed").exists()
