@@ -80,6 +80,8 @@ def enqueue(
     definition.check_kwargs(kwargs)
     _require_json(job_name, kwargs)
     due = _due_at(at=at, delay=delay, now=now)
+    # Checked, not stored yet: runs get a queue of their own with per-job queues (then run.queue = this).
+    requested_queue(queue)
     run = JobRun.planned(
         job_name=job_name,
         owner_id=_owner_id(owner),
@@ -88,8 +90,6 @@ def enqueue(
         kwargs=kwargs,
         unique_key=_checked_unique_key(unique_key),
     )
-    # Issue 13's JobRun.queue takes this (routing lives in jobs.handoff); until then it is checked only.
-    requested_queue(queue)
     with transaction.atomic():
         hand_over = due <= now and settings.JOBS_ENABLED and not _switched_off(job_name)
         if hand_over:
