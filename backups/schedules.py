@@ -4,11 +4,17 @@ One managed Schedule per owner (job ``backups.run``, key ``managed``, ``managed_
 re-derived when the owner's settings change, when the global owner's settings change (every owner may
 inherit them), when an owner is created or saved (its time zone or active flag may have changed), and on
 start-up / ``manage.py backup sync-schedules`` through ``sync_all_backup_schedules()``.
+
+The spread: each owner's backup starts at its BACKUP_SCHEDULE_TIME plus an offset of its own within
+BACKUP_SCHEDULE_SPREAD minutes, a hash of the owner's id (stable, not random). The offset is part of the
+derived cron expression (with seconds), so the schedule's next fire time is the real start, DST rules
+included (the wall-clock time in the owner's zone, like any cron schedule).
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -17,6 +23,7 @@ from backups.owner_settings import (
     SCHEDULE_ENABLED,
     SCHEDULE_FREQUENCY,
     SCHEDULE_KEYS,
+    SCHEDULE_SPREAD,
     SCHEDULE_TIME,
     SCHEDULE_WEEKDAY,
     WEEKDAYS,
@@ -31,6 +38,8 @@ logger = logging.getLogger(__name__)
 JOB_NAME = policy.JOB_NAME
 SCHEDULE_KEY = "managed"
 MANAGED_BY = "backups"
+# A day to do time-of-day arithmetic on (which day it is does not matter).
+_ANY_DAY = date(2000, 1, 3)
 
 describe_keeper(
     MANAGED_BY,
@@ -45,24 +54,61 @@ describe_keeper(
 @dataclass(frozen=True)
 class BackupTiming:
     enabled: bool
-    at: time
+    at: time  # the owner's chosen time of day
     frequency: str  # "daily" | "weekly"
     weekday: str  # "monday" … "sunday"
+    offset: timedelta = timedelta(0)  # the owner's place in the spread, under a day
+
+    @property
+    def starts_at(self) -> time:
+        """The time of day the backup really starts: the chosen time plus the offset (past midnight too)."""
+        return self._start.time()
+
+    @property
+    def start_weekday(self) -> str:
+        """The weekday the backup really starts on: the chosen one, or the next when the offset passes
+        midnight."""
+        days_later = (self._start.date() - _ANY_DAY).days
+        return WEEKDAYS[(WEEKDAYS.index(self.weekday) + days_later) % 7]
+
+    @property
+    def _start(self) -> datetime:
+        return datetime.combine(_ANY_DAY, self.at) + self.offset
 
     @property
     def cron_expression(self) -> str:
-        """``M H * * *`` daily, ``M H * * D`` weekly (cron weekdays count from Sunday = 0)."""
+        """``M H * * *`` daily, ``M H * * D`` weekly (cron weekdays count from Sunday = 0); with a spread
+        offset, 6 fields with the second first (``S M H * * *``)."""
         day = "*"
         if self.frequency == "weekly":
-            day = str((WEEKDAYS.index(self.weekday) + 1) % 7)
-        return f"{self.at.minute} {self.at.hour} * * {day}"
+            day = str((WEEKDAYS.index(self.start_weekday) + 1) % 7)
+        start = self.starts_at
+        fields = f"{start.minute} {start.hour} * * {day}"
+        return f"{start.second} {fields}" if self.offset else fields
 
     @property
     def label(self) -> str:
-        when = f"daily at {self.at:%H:%M}"
+        shown = f"{self.starts_at:%H:%M:%S}" if self.offset else f"{self.at:%H:%M}"
+        when = f"daily at {shown}"
         if self.frequency == "weekly":
-            when = f"every {self.weekday.capitalize()} at {self.at:%H:%M}"
+            when = f"every {self.start_weekday.capitalize()} at {shown}"
+        if self.offset:
+            chosen = f"{self.weekday.capitalize()} " if self.frequency == "weekly" else ""
+            when += f" ({chosen}{self.at:%H:%M} + {_clock(self.offset)} spread)"
         return f"Backup, {when} (from settings)"
+
+
+def spread_offset(owner_id: int, spread_minutes: int) -> timedelta:
+    """The owner's stable place within the spread: whole seconds in [0, spread), from a hash of its id.
+
+    Evenly spread over the window across owners, the same for an owner on every derivation, every
+    process and every release (sha256, not Python's per-process ``hash``).
+    """
+    window = spread_minutes * 60
+    if window <= 0:
+        return timedelta(0)
+    digest = hashlib.sha256(f"backup-spread:{owner_id}".encode()).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % window)
 
 
 def backup_timing(owner_id: int) -> BackupTiming:
@@ -73,7 +119,14 @@ def backup_timing(owner_id: int) -> BackupTiming:
         at=values[SCHEDULE_TIME.key].value,
         frequency=values[SCHEDULE_FREQUENCY.key].value,
         weekday=values[SCHEDULE_WEEKDAY.key].value,
+        offset=spread_offset(owner_id, values[SCHEDULE_SPREAD.key].value),
     )
+
+
+def _clock(offset: timedelta) -> str:
+    minutes, seconds = divmod(int(offset.total_seconds()), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
 
 
 def sync_backup_schedule(owner: Owner | int, *, now: datetime | None = None) -> Schedule:

@@ -436,7 +436,7 @@ def push_ours(count: int, log: Path) -> tuple[float, float]:
     from django.db import transaction
     from django.utils import timezone
 
-    from jobs.enqueue import enqueue_runs, new_task_id
+    from jobs.handoff import enqueue_runs, new_task_id
     from jobs.models import JobRun
     from tenants.models import GLOBAL_OWNER_ID
 

@@ -6,9 +6,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
@@ -24,9 +26,18 @@ from jobs.admin_kit import (
     ScaledChangeListMixin,
     VisibleOwnerFilter,
 )
-from jobs.forms import ScheduleForm
+from jobs.backfill import MAX_BACKFILL_SLOTS, BackfillRefused, backfill
+from jobs.forms import BackfillForm, ScheduleForm
 from jobs.managed import MANAGED_FIELDS, managed_note
-from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobRun, JobSwitch, Schedule
+from jobs.models import (
+    JITTER_FIELDS,
+    POLICY_FIELDS,
+    TRIGGER_FIELDS,
+    WINDOW_FIELDS,
+    JobRun,
+    JobSwitch,
+    Schedule,
+)
 from jobs.outcomes import FAILURES
 from jobs.registry import GlobalJobError, UnknownJobError
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
@@ -76,7 +87,7 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
     search_fields = ("job_name", "key", "label")
     show_full_result_count = False
     list_per_page = 50
-    actions = ("run_selected_now", "pause_selected", "resume_selected")
+    actions = ("run_selected_now", "backfill_selected", "pause_selected", "resume_selected")
     readonly_fields = (
         "trigger",
         "upcoming_fire_times",
@@ -103,7 +114,19 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
                 )
             },
         ),
-        ("When", {"fields": (*TRIGGER_FIELDS, "trigger", "upcoming_fire_times", "next_run_local")}),
+        (
+            "When",
+            {
+                "fields": (
+                    *TRIGGER_FIELDS,
+                    *WINDOW_FIELDS,
+                    *JITTER_FIELDS,
+                    "trigger",
+                    "upcoming_fire_times",
+                    "next_run_local",
+                )
+            },
+        ),
         ("Policies", {"fields": POLICY_FIELDS}),
         ("Last run", {"fields": ("last_run_at", "last_status", "consecutive_failures")}),
     )
@@ -116,6 +139,11 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
     def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None):
         fieldsets = super().get_fieldsets(request, obj)
         notes = []
+        if obj is not None and obj.has_ended(timezone.now()):
+            notes.append(
+                f"This schedule ended on {local_time(obj.ends_at, obj.timezone)} (its window's end): it "
+                "makes no more runs and is not reported as missed. Move or clear the end to run it again."
+            )
         if obj is not None and obj.paused_reason:
             # Said at the top of the page, not only in its field: the schedule fires no more until resumed.
             notes.append(f"{obj.paused_reason}. Resume it (the Resume action) to run it again.")
@@ -145,6 +173,8 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
 
     @admin.display(description="next run (schedule's time zone)", ordering="next_run_at")
     def next_run_local(self, schedule: Schedule) -> str:
+        if schedule.has_ended(timezone.now()):
+            return "ended"
         if schedule.is_paused:
             return "paused"
         return local_time(schedule.next_run_at, schedule.timezone)
@@ -212,6 +242,39 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
             "Requested {count} runs.",
             lambda schedule, now: services.run_now(job_name=schedule.job_name, schedule=schedule, now=now),
         )
+
+    @admin.action(description="Backfill past slots…", permissions=["run"])
+    def backfill_selected(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        """A page asking for the range (like Django's delete confirmation), then one backfill per schedule."""
+        schedules = list(queryset.select_related("owner").order_by("pk"))
+        if not schedules:
+            self.message_user(request, "None of the selected schedules may be run by you.", messages.WARNING)
+            return None
+        zones = {schedule.timezone for schedule in schedules}
+        form = BackfillForm(
+            request.POST if "apply" in request.POST else None,
+            initial={"timezone": zones.pop() if len(zones) == 1 else "UTC"},
+        )
+        if form.is_bound and form.is_valid():
+            now = timezone.now()
+            for schedule in schedules:
+                try:
+                    report = backfill(schedule=schedule, now=now, **form.cleaned_data_for_backfill())
+                except BackfillRefused as refused:
+                    self.message_user(request, str(refused), messages.ERROR)
+                else:
+                    self.message_user(request, str(report), messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Backfill past slots",
+            "opts": self.model._meta,
+            "schedules": [(schedule, self.trigger(schedule)) for schedule in schedules],
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "max_slots": MAX_BACKFILL_SLOTS,
+        }
+        return TemplateResponse(request, "admin/jobs/schedule/backfill.html", context)
 
     @admin.action(description="Pause", permissions=["change"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -7,7 +7,7 @@ made in memory through ``JobRun``'s transitions (``held=True``) and written by t
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from jobs.enqueue import new_task_id
+from jobs.handoff import new_task_id
 from jobs.models import JobRun
 from jobs.policies import OverlapPolicy
 from jobs.retries import RunPolicy, recheck_after_skip

@@ -1,4 +1,5 @@
-"""Writing many rows' changed fields in few round trips.
+"""Writing many rows in few round trips: new rows where a unique constraint may refuse some, and changed
+fields of existing rows.
 
 Django's ``bulk_update`` builds a CASE expression per field and row and spends seconds in Python for a
 thousand rows; the dispatcher's claim must stay well under a second for a burst of that size. Rows that
@@ -10,8 +11,35 @@ Identifiers come from model metadata, values are always parameters.
 from collections import defaultdict
 from collections.abc import Sequence
 
-from django.db import connections, router
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Model
+
+
+def insert_skipping_conflicts(objects: Sequence[Model]) -> list[Model]:
+    """Insert ``objects`` (all of one model) in one statement; if a unique constraint refuses it, insert
+    them one by one and leave out those it refuses. Returns the inserted objects, primary keys set.
+
+    Call inside a transaction: each attempt runs in a savepoint of it. Objects keep their order, so two
+    callers inserting overlapping sorted lists lock rows in the same order and never deadlock.
+    """
+    if not objects:
+        return []
+    model = type(objects[0])
+    try:
+        with transaction.atomic():
+            return model._default_manager.bulk_create(objects)
+    except IntegrityError:
+        pass
+    inserted = []
+    for obj in objects:
+        obj.pk = None
+        try:
+            with transaction.atomic():
+                obj.save(force_insert=True)
+        except IntegrityError:
+            continue
+        inserted.append(obj)
+    return inserted
 
 
 def update_fields(objects: Sequence[Model], field_names: Sequence[str]) -> None:

@@ -154,6 +154,8 @@ def next_fire_after(expression: str, after: datetime, tz: str | tzinfo = "UTC") 
     cron = parse(expression)
     zone = time_zone(tz)
     _require_aware(after, "after")
+    # The walks below add offsets to ``after`` as to a UTC time: an ``after`` in another zone would move.
+    after = after.astimezone(UTC)
     if cron.follows_wall_clock or _is_utc(zone):
         return _next_on_wall_clock(cron, after, zone)
     return _next_in_elapsed_time(cron, after, zone)

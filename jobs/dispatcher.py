@@ -3,7 +3,7 @@
 Each claim is one short transaction: ``SELECT … FOR UPDATE SKIP LOCKED`` takes due schedules no other
 dispatcher holds (on SQLite, which has no row locks, the IMMEDIATE transaction serialises writers), inserts
 one run per slot (the unique (schedule, slot, attempt) constraint is the real guard), advances
-``next_run_at`` and enqueues the queued runs (see ``jobs.enqueue``). Between claims the loop sleeps until the
+``next_run_at`` and enqueues the queued runs (see ``jobs.handoff``). Between claims the loop sleeps until the
 earliest due time, found by an indexed query, and wakes early when a schedule changes (``jobs.wakeup``).
 
 Fire-ahead (``JOBS_DISPATCH_LEAD_MS``, PostgreSQL): the loop wakes that long before a slot and prepares the
@@ -22,18 +22,18 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from jobs.admission import Admission, in_flight_schedule_ids
-from jobs.bulk import update_fields
-from jobs.enqueue import enqueue_runs
+from jobs.bulk import insert_skipping_conflicts, update_fields
+from jobs.handoff import enqueue_runs
 from jobs.identity import worker_identity
 from jobs.models import JobRun, JobSwitch, Schedule
-from jobs.planning import plan_slots
+from jobs.planning import jittered_due_at, plan_slots
 from jobs.reaper import reap
 from jobs.registry import refusal_of
-from jobs.retries import policy_for
+from jobs.retries import policy_for, policy_for_run
 from jobs.services import request_startup_runs, sync_default_schedules
 from jobs.triggers import InvalidTrigger
 from jobs.wakeup import WakeupListener
@@ -143,7 +143,7 @@ def release_waiting_runs(
         runs = list(
             JobRun.objects.filter(status=JobRun.Status.SCHEDULED, due_at__lte=now)
             .select_related("schedule")
-            .order_by("due_at")
+            .order_by("due_at", "slot")
             .select_for_update(skip_locked=True, of=("self",))[:batch_size]
         )
         if not runs:
@@ -160,7 +160,7 @@ def release_waiting_runs(
                 admission.refuse(run, refusal)
             else:
                 next_slot = run.schedule.next_run_at if run.schedule else None
-                admission.admit(run, policy_for(run.schedule, run.job_name), next_slot)
+                admission.admit(run, policy_for_run(run), next_slot)
         update_fields(runs, ["status", "due_at", "queued_at", "task_id", "finished_at", "error"])
         _insert_runs(admission.follow_ups)
         enqueue_runs(admission.to_enqueue, now=now)
@@ -206,7 +206,12 @@ def _runs_for_slots(
         logger.info("event=missed_slots_dropped schedule=%s count=%s", schedule.pk, plan.missed_dropped)
     if schedule.job_name in switched_off or not plan.slots:
         return []
-    runs = [JobRun.of_schedule(schedule, slot=slot, trigger=JobRun.Trigger.SCHEDULED) for slot in plan.slots]
+    runs = [
+        JobRun.of_schedule(
+            schedule, slot=slot, trigger=JobRun.Trigger.SCHEDULED, due_at=jittered_due_at(schedule, slot)
+        )
+        for slot in plan.slots
+    ]
     if refusal := refusal_of(schedule.job_name, schedule.owner_id):
         for run in runs:
             admission.refuse(run, refusal)
@@ -216,7 +221,9 @@ def _runs_for_slots(
     else:
         policy = policy_for(schedule, schedule.job_name)
         for run in runs:
-            admission.admit(run, policy, plan.next_run_at)
+            if run.due_at <= now:
+                admission.admit(run, policy, plan.next_run_at)
+            # else: jittered past now, it waits (scheduled) and is released when due, like a retry
     schedule.last_run_at = runs[-1].slot
     if runs[-1].status in JobRun.FINISHED:
         # Skipped or refused at the door; otherwise the runner records the outcome when the run ends.
@@ -225,26 +232,15 @@ def _runs_for_slots(
 
 
 def _insert_runs(runs: list[JobRun]) -> list[JobRun]:
-    """Insert runs in one statement; if a slot already has its run, insert the others one by one."""
-    if not runs:
-        return []
-    try:
-        with transaction.atomic():
-            return JobRun.objects.bulk_create(runs)
-    except IntegrityError:
-        pass
-    inserted = []
-    for run in runs:
-        run.pk = None
-        try:
-            with transaction.atomic():
-                run.save(force_insert=True)
-        except IntegrityError:
-            logger.warning(
-                "event=slot_already_run schedule=%s slot=%s", run.schedule_id, run.slot.isoformat()
-            )
-            continue
-        inserted.append(run)
+    """Insert runs in one statement; a slot that already has its run keeps it (logged)."""
+    inserted = insert_skipping_conflicts(runs)
+    if len(inserted) < len(runs):
+        kept = {id(run) for run in inserted}
+        for run in runs:
+            if id(run) not in kept:
+                logger.warning(
+                    "event=slot_already_run schedule=%s slot=%s", run.schedule_id, run.slot.isoformat()
+                )
     return inserted
 
 

@@ -1,11 +1,40 @@
-"""The schedule form: job names from the registry, trigger fields checked by ``validate_trigger``."""
+"""The schedule form: job names from the registry, trigger fields checked by ``validate_trigger``; the
+backfill form of the schedule admin's Backfill action."""
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils import timezone
 
-from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, Schedule
+from jobs.backfill import BackfillOverlap
+from jobs.models import JITTER_FIELDS, POLICY_FIELDS, TRIGGER_FIELDS, WINDOW_FIELDS, Schedule
 from jobs.registry import registered_jobs
+from jobs.triggers import parse_excluded_dates
 from jobs.widgets import CronExpressionInput
 from tenants.forms import TimezoneField
+
+
+class ExcludedDatesField(forms.Field):
+    """Dates typed one per line (or separated by commas or spaces) as YYYY-MM-DD; stored as a sorted list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 24, "placeholder": "2026-12-25\n2026-12-26"})
+
+    def prepare_value(self, value: object) -> str:
+        if isinstance(value, list | tuple):
+            return "\n".join(str(day) for day in value)
+        return "" if value is None else str(value)
+
+    def to_python(self, value: object) -> list[str]:
+        if isinstance(value, list | tuple):
+            entries = [str(entry) for entry in value]
+        else:
+            entries = [entry for entry in re.split(r"[\s,;]+", str(value or "")) if entry]
+        try:
+            return [day.isoformat() for day in parse_excluded_dates(entries)]
+        except ValueError as invalid:
+            raise forms.ValidationError(str(invalid)) from None
 
 
 class ScheduleForm(forms.ModelForm):
@@ -15,10 +44,24 @@ class ScheduleForm(forms.ModelForm):
     timezone = TimezoneField()
     # Tenant staff (``ScheduleAdmin.get_form``) are not offered the jobs that work on every owner at once.
     offers_global_jobs = True
+    excluded_dates = ExcludedDatesField(
+        required=False, help_text=Schedule._meta.get_field("excluded_dates").help_text + " One per line."
+    )
 
     class Meta:
         model = Schedule
-        fields = ["job_name", "owner", "key", "label", "kwargs", *TRIGGER_FIELDS, "enabled", *POLICY_FIELDS]
+        fields = [
+            "job_name",
+            "owner",
+            "key",
+            "label",
+            "kwargs",
+            *TRIGGER_FIELDS,
+            *WINDOW_FIELDS,
+            *JITTER_FIELDS,
+            "enabled",
+            *POLICY_FIELDS,
+        ]
         # The cron expression in words and its next fire times while typing (jobs.views.cron_preview).
         widgets = {"cron_expression": CronExpressionInput()}
 
@@ -42,3 +85,42 @@ class ScheduleForm(forms.ModelForm):
         if not isinstance(kwargs, dict):
             raise forms.ValidationError('Keyword arguments are a JSON object, e.g. {"full": true}.')
         return kwargs
+
+
+class WallClockField(forms.DateTimeField):
+    """A date and time as typed, without a time zone: the form it is on says which zone it is read in."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S")
+
+    def to_python(self, value: object) -> datetime | None:
+        with timezone.override(UTC):  # no zone of the site's own: UTC keeps the wall time as typed
+            moment = super().to_python(value)
+        return None if moment is None else moment.replace(tzinfo=None)
+
+
+class BackfillForm(forms.Form):
+    """When to backfill: two past times read in one time zone, and how the runs take turns."""
+
+    start = WallClockField(label="From", help_text="The first slot counted (a slot at this time counts).")
+    end = WallClockField(label="To", help_text="The last slot counted; not in the future.")
+    timezone = TimezoneField(help_text="The time zone both times are read in.")
+    overlap = forms.ChoiceField(
+        label="Runs",
+        choices=BackfillOverlap.choices,
+        initial=BackfillOverlap.ONE_AFTER_ANOTHER,
+        widget=forms.RadioSelect,
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not {"start", "end", "timezone"} <= data.keys():
+            return data
+        zone = ZoneInfo(data["timezone"])
+        data["start"], data["end"] = data["start"].replace(tzinfo=zone), data["end"].replace(tzinfo=zone)
+        if data["end"] < data["start"]:
+            self.add_error("end", "The end must not come before the start.")
+        return data
+
+    def cleaned_data_for_backfill(self) -> dict:
+        """``start``, ``end`` (aware) and ``overlap``, as ``jobs.backfill.backfill`` takes them."""
+        return {name: self.cleaned_data[name] for name in ("start", "end", "overlap")}

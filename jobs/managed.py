@@ -47,6 +47,6 @@ def managed_note(schedule: Schedule) -> str:
     source = explain(schedule) if explain else f"code ({schedule.managed_by})"
     return (
         f"Managed: this is {source}. Its trigger and the fields shown read-only follow from there, "
-        "and it cannot be deleted here (it would only be created again). You may pause it, run it now and "
-        "change its retry, misfire and start-up policies."
+        "and it cannot be deleted here (it would only be created again). You may pause it, run it now, "
+        "backfill it and change its retry, misfire and start-up policies, its window and its jitter."
     )

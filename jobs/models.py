@@ -10,7 +10,7 @@ from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.queues import DEFAULT_QUEUE
 from jobs.registry import GlobalJobError, check_owner_may_run, job_queue
 from jobs.timeouts import max_timeout_seconds
-from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger
+from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger, validate_window
 from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
 from tenants.timezones import validate_timezone
@@ -46,6 +46,23 @@ class Schedule(models.Model):
     )
     run_at = models.DateTimeField(null=True, blank=True, help_text="For one-off schedules.")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # The window narrows the trigger (jobs.triggers): no slot outside [starts_at, ends_at], none on an
+    # excluded date.
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="No slots before this time.")
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="No slots after this time: the schedule ends then."
+    )
+    excluded_dates = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Dates without slots (in the schedule's time zone), e.g. public holidays.",
+    )
+    jitter_seconds = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Start each slot's run up to this many seconds late, at random (the run keeps its slot); "
+        "spreads schedules that share a time. 0: on time.",
+    )
 
     enabled = models.BooleanField(default=True)
     paused_at = models.DateTimeField(null=True, blank=True)
@@ -96,6 +113,10 @@ class Schedule(models.Model):
             models.UniqueConstraint(
                 fields=["job_name", "owner", "key"], name="schedule_unique_job_owner_key"
             ),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True) | Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="schedule_window_ends_after_start",
+            ),
         ]
         indexes = [
             # The dispatcher's only question: which active schedules are due first.
@@ -135,17 +156,21 @@ class Schedule(models.Model):
         return instance
 
     def clean(self) -> None:
-        try:
-            validate_trigger(
-                trigger_kind=self.trigger_kind,
-                cron_expression=self.cron_expression,
-                interval_seconds=self.interval_seconds,
-                interval_anchor=self.interval_anchor,
-                run_at=self.run_at,
-                timezone=self.timezone,
+        errors: dict[str, str] = {}
+        for validate in (self._validate_trigger, self._validate_window):
+            try:
+                validate()
+            except InvalidTrigger as invalid:
+                errors.update(invalid.errors)
+        if errors:
+            raise ValidationError(errors)
+        if self.jitter_seconds > MAX_JITTER_SECONDS:
+            raise ValidationError({"jitter_seconds": f"At most {MAX_JITTER_SECONDS} s (one day)."})
+        interval = self.interval_seconds if self.trigger_kind == TriggerKind.INTERVAL else None
+        if interval and self.jitter_seconds >= interval:
+            raise ValidationError(
+                {"jitter_seconds": "Keep the jitter below the interval: a run would pass the next."}
             )
-        except InvalidTrigger as invalid:
-            raise ValidationError(_messages_of(invalid)) from None
         try:
             check_owner_may_run(self.job_name, self.owner_id)
         except GlobalJobError as refused:
@@ -161,6 +186,10 @@ class Schedule(models.Model):
     @property
     def is_active(self) -> bool:
         return self.enabled and self.paused_at is None
+
+    def has_ended(self, now: datetime) -> bool:
+        """Past its window's end: it makes no more slots (its last ones may still be running)."""
+        return self.ends_at is not None and self.ends_at < now
 
     @property
     def is_paused(self) -> bool:
@@ -206,7 +235,21 @@ class Schedule(models.Model):
         return False
 
     def _timing(self) -> tuple:
-        return tuple(getattr(self, name) for name in TIMING_FIELDS)
+        # Lists (the excluded dates) are copied: an edit in place still counts as a change.
+        return tuple(_copied(getattr(self, name)) for name in TIMING_FIELDS)
+
+    def _validate_trigger(self) -> None:
+        validate_trigger(
+            trigger_kind=self.trigger_kind,
+            cron_expression=self.cron_expression,
+            interval_seconds=self.interval_seconds,
+            interval_anchor=self.interval_anchor,
+            run_at=self.run_at,
+            timezone=self.timezone,
+        )
+
+    def _validate_window(self) -> None:
+        validate_window(starts_at=self.starts_at, ends_at=self.ends_at, excluded_dates=self.excluded_dates)
 
 
 # The fields of a schedule's trigger, and of the policies its runs follow (forms and the admin list them).
@@ -231,15 +274,16 @@ POLICY_FIELDS = (
     "run_on_start",
     "startup_delay_seconds",
 )
+# The window that narrows the trigger; and how late, at most, each slot's run starts.
+WINDOW_FIELDS = ("starts_at", "ends_at", "excluded_dates")
+JITTER_FIELDS = ("jitter_seconds",)
+MAX_JITTER_SECONDS = 86400
 # The fields that decide when a schedule fires next: changing one recomputes next_run_at.
-TIMING_FIELDS = (*TRIGGER_FIELDS, "enabled", "paused_at")
+TIMING_FIELDS = (*TRIGGER_FIELDS, *WINDOW_FIELDS, "enabled", "paused_at")
 
 
-def _messages_of(invalid: Exception) -> dict | str:
-    errors = getattr(invalid, "errors", None) or (invalid.args[0] if invalid.args else None)
-    if isinstance(errors, dict) and errors:
-        return {field: str(message) for field, message in errors.items()}
-    return str(invalid)
+def _copied(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
 class JobSwitch(models.Model):
@@ -359,6 +403,8 @@ class JobRun(models.Model):
         MANUAL = "manual", "Manual"
         RETRY = "retry", "Retry"
         STARTUP = "startup", "Start-up"
+        ENQUEUED = "enqueued", "Enqueued from code"  # jobs.enqueue(): fire-and-forget or delayed
+        BACKFILL = "backfill", "Backfill"  # a past slot run on request (jobs.backfill)
 
     # The state machine: each status and the statuses a run may move to it from; a new run is born
     # ``scheduled``. Every change is one conditional UPDATE (``... WHERE status IN (sources)``), so of two
@@ -375,6 +421,8 @@ class JobRun(models.Model):
         Status.CANCELLED: {Status.SCHEDULED, Status.QUEUED, Status.RUNNING},  # cancel()
     }
     IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
+    # Not ended yet: waiting for its time, queued or running (a unique key is held while in these).
+    ACTIVE = (Status.SCHEDULED, Status.QUEUED, Status.RUNNING)
     FINISHED = (
         Status.SUCCEEDED,
         Status.FAILED,
@@ -421,6 +469,10 @@ class JobRun(models.Model):
         help_text="The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).",
     )
 
+    # enqueue(unique_key=…): while a run of the same owner and job holds the key (waiting, queued or
+    # running), enqueuing it again returns that run. The partial unique index below decides.
+    unique_key = models.CharField(max_length=200, blank=True, default="", db_default="")
+
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     result = models.JSONField(null=True, blank=True)
@@ -432,6 +484,12 @@ class JobRun(models.Model):
             # The database, not a process, guarantees a slot runs once (per attempt).
             models.UniqueConstraint(
                 fields=["schedule", "slot", "attempt"], name="jobrun_unique_schedule_slot_attempt"
+            ),
+            # One active run per owner, job and unique key (Oban's unique jobs), enforced by the database.
+            models.UniqueConstraint(
+                fields=["owner", "job_name", "unique_key"],
+                condition=Q(status__in=["scheduled", "queued", "running"]) & ~Q(unique_key=""),
+                name="jobrun_unique_key_while_active",
             ),
         ]
         indexes = [
@@ -488,12 +546,13 @@ class JobRun(models.Model):
         attempt: int = 1,
         retry_of_id: int | None = None,
         queue_name: str | None = None,
+        unique_key: str = "",
     ) -> "JobRun":
         """An unsaved run for ``slot``, due at ``due_at`` (default: the slot itself), for the queue
         ``queue_name`` (default: its job's).
 
-        The one place a run is made: the dispatcher's slots, run now, start-up runs and every retry
-        (``of_schedule`` and ``next_attempt`` build on it).
+        The one place a run is made: the dispatcher's slots, run now, start-up runs, runs enqueued from
+        code, backfills and every retry (``of_schedule`` and ``next_attempt`` build on it).
         """
         return cls(
             schedule_id=schedule_id,
@@ -507,25 +566,40 @@ class JobRun(models.Model):
             attempt=attempt,
             retry_of_id=retry_of_id,
             queue_name=queue_name or job_queue(job_name),
+            unique_key=unique_key,
         )
 
     @classmethod
-    def of_schedule(cls, schedule: Schedule, *, slot: datetime, trigger: str) -> "JobRun":
-        """An unsaved first attempt of ``schedule`` for ``slot``: the schedule's job, owner and arguments."""
+    def of_schedule(
+        cls, schedule: Schedule, *, slot: datetime, trigger: str, due_at: datetime | None = None
+    ) -> "JobRun":
+        """An unsaved first attempt of ``schedule`` for ``slot``: the schedule's job, owner and arguments,
+        due at ``due_at`` (default: the slot; later with the schedule's jitter)."""
         return cls.planned(
             schedule_id=schedule.pk,
             job_name=schedule.job_name,
             owner_id=schedule.owner_id,
             kwargs=schedule.kwargs,
             slot=slot,
+            due_at=due_at,
             trigger=trigger,
         )
+
+    @classmethod
+    def key_holder(cls, *, owner_id: int, job_name: str, unique_key: str) -> "JobRun | None":
+        """The run of this owner and job that holds ``unique_key`` (waiting, queued or running), if any."""
+        if not unique_key:
+            return None
+        return cls.objects.filter(
+            owner_id=owner_id, job_name=job_name, unique_key=unique_key, status__in=cls.ACTIVE
+        ).first()
 
     def next_attempt(self, *, due_at: datetime, attempt: int | None = None) -> "JobRun":
         """The unsaved retry of this run: same schedule, slot and arguments, the next attempt, due then.
 
         Saving it twice is impossible (unique schedule, slot and attempt), which makes every retry path
-        idempotent: the second process to create it gets an ``IntegrityError``.
+        idempotent: the second process to create it gets an ``IntegrityError``. A unique key goes with it:
+        a run waiting for its retry still holds the key.
         """
         return JobRun.planned(
             schedule_id=self.schedule_id,
@@ -538,6 +612,7 @@ class JobRun(models.Model):
             attempt=attempt or self.attempt + 1,
             retry_of_id=self.pk,
             queue_name=self.queue_name,
+            unique_key=self.unique_key,
         )
 
     # --- Transitions -------------------------------------------------------------------------------------

@@ -89,8 +89,11 @@ def record_cancelled(
 
 
 def promote_queued_behind(run: JobRun, *, now: datetime) -> bool:
-    """Make the oldest run waiting behind ``run`` (overlap ``queue``/``replace``) due now; True if one was."""
-    if run.schedule is None or run.schedule.overlap_policy not in WAITING_POLICIES:
+    """Make the oldest run waiting behind ``run`` (overlap ``queue``/``replace``, or the next run of a
+    backfill) due now; True if one was."""
+    if run.schedule is None:
+        return False
+    if run.schedule.overlap_policy not in WAITING_POLICIES and run.trigger != JobRun.Trigger.BACKFILL:
         return False
     waiting = (
         JobRun.objects.filter(schedule_id=run.schedule_id, status=JobRun.Status.SCHEDULED, due_at__gt=now)

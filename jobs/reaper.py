@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from jobs import djangoq
 from jobs.bulk import update_fields
-from jobs.enqueue import enqueue_runs, new_task_id
+from jobs.handoff import enqueue_runs, new_task_id
 from jobs.models import EngineProcess, JobRun
 from jobs.outcomes import record_failure
 from jobs.processes import gone_reason, this_host

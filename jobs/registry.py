@@ -9,7 +9,8 @@ stored on its run; it reports a deliberate non-run with ``RunSkipped`` and stops
 start-up (``autodiscover``), the way ``admin.py`` modules are.
 """
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from tenants.models import GLOBAL_OWNER_ID
 # What a job module needs besides ``job``: the context it receives and the outcomes it may raise.
 __all__ = [
     "GlobalJobError",
+    "InvalidJobArguments",
     "JobContext",
     "JobDefinition",
     "RunCancelled",
@@ -51,6 +53,10 @@ class GlobalJobError(ValueError):
         super().__init__(
             f"{name} works on every owner at once: only the global owner (0) may schedule or run it."
         )
+
+
+class InvalidJobArguments(ValueError):
+    """Keyword arguments that the job's function cannot be called with; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,21 @@ class JobDefinition:
     @property
     def has_default_schedule(self) -> bool:
         return self.cron is not None or self.every is not None
+
+    def check_kwargs(self, kwargs: Mapping[str, Any]) -> None:
+        """Raise ``InvalidJobArguments`` unless the job can be called with ``kwargs`` (after its context).
+
+        Binds them to the function's signature, ``None`` standing in for the context, so a missing
+        required argument or an unknown name is refused before a run is made, not when it fails.
+        """
+        if not isinstance(kwargs, Mapping):
+            raise InvalidJobArguments(
+                f"Job {self.name}: keyword arguments are a mapping of names to values, not {kwargs!r}."
+            )
+        try:
+            inspect.signature(self.func).bind(None, **kwargs)
+        except TypeError as error:
+            raise InvalidJobArguments(f"Job {self.name} cannot take these arguments: {error}.") from None
 
 
 _REGISTRY: dict[str, JobDefinition] = {}

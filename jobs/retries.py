@@ -3,7 +3,7 @@ leads to: a retry with backoff, or one recheck later."""
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -46,6 +46,15 @@ def policy_for(schedule: Schedule | None, job_name: str) -> RunPolicy:
         retry_backoff=definition.retry_backoff,
         timeout_seconds=int(definition.timeout.total_seconds()) if definition.timeout else None,
     )
+
+
+def policy_for_run(run: JobRun) -> RunPolicy:
+    """The policy ``run`` follows when it is due: its schedule's (or its job's), except that the runs of a
+    backfill wait for whatever of the schedule is in flight and so run one after another."""
+    policy = policy_for(run.schedule, run.job_name)
+    if run.trigger == JobRun.Trigger.BACKFILL:
+        return replace(policy, overlap=OverlapPolicy.QUEUE)
+    return policy
 
 
 def find_job(name: str) -> JobDefinition | None:

@@ -95,6 +95,14 @@ def retry_run(*, run: JobRun, now: datetime) -> JobRun:
                 retry.save()
                 transaction.on_commit(wake_dispatchers)
         except IntegrityError:
+            holder = JobRun.key_holder(
+                owner_id=run.owner_id, job_name=run.job_name, unique_key=run.unique_key
+            )
+            if holder is not None:
+                raise RunStateRefused(
+                    f"Run {run.pk}'s unique key is held by run {holder.pk} ({holder.status}); retry it once "
+                    "that run has ended."
+                ) from None
             attempt += 1  # another retry of the slot took that number a moment ago
             continue
         logger.info("event=run_retry_requested run=%s retry=%s attempt=%s", run.pk, retry.pk, attempt)

@@ -9,11 +9,16 @@ A schedule is a ``jobs.models.Schedule`` or any object with its trigger attribut
   about).
 - once: ``run_at``, while it is still ahead.
 
+A schedule's window narrows any trigger (Temporal's start/end, Quartz's simplest calendar): no slot before
+``starts_at`` or after ``ends_at`` (both inclusive), and none on an ``excluded_dates`` entry, a date in the
+schedule's time zone. Objects without these attributes have no window.
+
 Every time returned is an aware UTC datetime.
 """
 
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from jobs import cron
@@ -21,6 +26,9 @@ from tenants.timezones import is_time_zone, unknown_time_zone_message
 
 CRON, INTERVAL, ONCE = "cron", "interval", "once"
 TRIGGER_KINDS = (CRON, INTERVAL, ONCE)
+# Enough for years of holidays; bounds the walk past excluded days in ``next_fire_after``.
+MAX_EXCLUDED_DATES = 1000
+_TICK = timedelta(microseconds=1)
 
 
 class TriggerFields(Protocol):
@@ -31,6 +39,7 @@ class TriggerFields(Protocol):
     run_at: datetime | None
     timezone: str
     created_at: datetime | None
+    # Optional (read with a default of "no window"): starts_at, ends_at, excluded_dates.
 
 
 class InvalidTrigger(ValueError):
@@ -98,10 +107,92 @@ def validate_trigger(
         raise InvalidTrigger(errors)
 
 
+def validate_window(*, starts_at: datetime | None, ends_at: datetime | None, excluded_dates: object) -> None:
+    """Raise InvalidTrigger naming each window field that cannot be used (naive times, an end before the
+    start, entries that are not dates); else None."""
+    errors: dict[str, str] = {}
+    for field, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if moment is not None and not _is_aware(moment):
+            errors[field] = "This time needs a time zone (an aware datetime)."
+    if not errors and starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        errors["ends_at"] = "The end must come after the start."
+    try:
+        dates = parse_excluded_dates(excluded_dates)
+    except ValueError as invalid:
+        errors["excluded_dates"] = str(invalid)
+    else:
+        if len(dates) > MAX_EXCLUDED_DATES:
+            errors["excluded_dates"] = f"At most {MAX_EXCLUDED_DATES} dates; this list has {len(dates)}."
+    if errors:
+        raise InvalidTrigger(errors)
+
+
+def parse_excluded_dates(values: object) -> tuple[date, ...]:
+    """``["2026-12-25", …]`` (or dates) as sorted, distinct dates; ValueError naming the first bad entry."""
+    if values in (None, ""):
+        return ()
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ValueError('Excluded dates are a list of dates as YYYY-MM-DD, e.g. ["2026-12-25"].')
+    return _parse_dates(tuple(value if isinstance(value, str) else repr(value) for value in values))
+
+
+@lru_cache(maxsize=256)
+def _parse_dates(values: tuple[str, ...]) -> tuple[date, ...]:
+    dates = set()
+    for value in values:
+        try:
+            dates.add(date.fromisoformat(value.strip()))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date as YYYY-MM-DD.") from None
+    return tuple(sorted(dates))
+
+
 def next_fire_after(schedule: TriggerFields, after: datetime) -> datetime | None:
-    """The schedule's first slot strictly after ``after`` (aware UTC), or None when no slot is left."""
+    """The schedule's first slot strictly after ``after`` (aware UTC), or None when no slot is left.
+
+    The slot lies inside the schedule's window: not before ``starts_at``, not after ``ends_at``, and not on
+    an excluded date (in the schedule's time zone).
+    """
     if not _is_aware(after):
         raise ValueError(f"after must be a timezone-aware datetime, got {after!r}")
+    starts_at, ends_at, excluded = _window(schedule)
+    after = after.astimezone(UTC)
+    if starts_at is not None and after < starts_at:
+        after = starts_at.astimezone(UTC) - _TICK  # the first slot at or after the start
+    # Each pass moves past one excluded day, so the walk ends within len(excluded) + 1 passes.
+    for _ in range(len(excluded) + 1):
+        slot = _next_trigger_slot(schedule, after)
+        if slot is None or (ends_at is not None and slot > ends_at):
+            return None
+        local_day = slot.astimezone(cron.time_zone(schedule.timezone)).date()
+        if local_day not in excluded:
+            return slot
+        after = max(slot, _start_of_day(local_day + timedelta(days=1), schedule.timezone) - _TICK)
+    return None
+
+
+def is_within_window(schedule: TriggerFields, slot: datetime) -> bool:
+    """Whether ``slot`` lies inside the schedule's window (between its start and end, not excluded)."""
+    starts_at, ends_at, excluded = _window(schedule)
+    if (starts_at is not None and slot < starts_at) or (ends_at is not None and slot > ends_at):
+        return False
+    return not excluded or slot.astimezone(cron.time_zone(schedule.timezone)).date() not in excluded
+
+
+def _window(schedule: TriggerFields) -> tuple[datetime | None, datetime | None, frozenset[date]]:
+    starts_at = getattr(schedule, "starts_at", None)
+    ends_at = getattr(schedule, "ends_at", None)
+    excluded = frozenset(parse_excluded_dates(getattr(schedule, "excluded_dates", None)))
+    return starts_at, ends_at, excluded
+
+
+def _start_of_day(day: date, timezone: str) -> datetime:
+    """The first instant of ``day`` in the zone, also where DST skips its midnight (America/Santiago)."""
+    # fold=0 reads a skipped midnight with the offset before the gap, which is the instant the gap ends.
+    return datetime.combine(day, time(0), tzinfo=cron.time_zone(timezone)).astimezone(UTC)
+
+
+def _next_trigger_slot(schedule: TriggerFields, after: datetime) -> datetime | None:
     kind = schedule.trigger_kind
     if kind == CRON:
         return cron.next_fire_after(schedule.cron_expression, after, schedule.timezone)
@@ -136,7 +227,22 @@ def missed_slots(schedule: TriggerFields, after: datetime, until: datetime, limi
 
 
 def describe_trigger(schedule: TriggerFields) -> str:
-    """The trigger in words, e.g. "At 21:00 every day (Europe/London)" or "Every 6 hours"."""
+    """The trigger in words, e.g. "At 21:00 every day (Europe/London)" or "Every 6 hours", and its window
+    ("from … until …, except 3 dates")."""
+    words = _describe_kind(schedule)
+    starts_at, ends_at, excluded = _window(schedule)
+    if starts_at is not None:
+        words += f", from {_local_text(starts_at, schedule.timezone)}"
+    if ends_at is not None:
+        words += f", until {_local_text(ends_at, schedule.timezone)}"
+    if excluded:
+        shown = ", ".join(day.isoformat() for day in sorted(excluded)[:3])
+        more = f" and {len(excluded) - 3} more" if len(excluded) > 3 else ""
+        words += f", except on {shown}{more}"
+    return words
+
+
+def _describe_kind(schedule: TriggerFields) -> str:
     kind = schedule.trigger_kind
     if kind == CRON:
         try:

@@ -4,7 +4,8 @@ A schedule's run is *missed* when it has not started within the schedule's grace
 (``misfire_grace_seconds``) after it was due. That happens in two places:
 
 - not dispatched: the schedule's ``next_run_at`` lies more than the grace period in the past, so no
-  dispatcher claimed the slot (the dispatchers are down, or stuck);
+  dispatcher claimed the slot (the dispatchers are down, or stuck); a schedule past its window's end has
+  no slot left, so it is never missed;
 - not started: a run was created for the slot but is still waiting (``scheduled`` or ``queued``) more than
   the grace period after its ``due_at`` (no worker picked it up).
 
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, IntegerField, Value
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, IntegerField, Q, Value
 from django.db.models.functions import Cast
 
 from jobs.models import JobRun, Schedule
@@ -86,6 +87,10 @@ def find_missed_runs(
         return []
     undispatched = (
         Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__lt=now)
+        # A next slot outside the schedule's window (left by a bulk update) is no slot: an ended
+        # schedule is not missed.
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gte=F("next_run_at")))
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=F("next_run_at")))
         .alias(deadline=_grace_deadline("next_run_at"))
         .filter(deadline__lt=now)
         .order_by("next_run_at")

@@ -22,6 +22,7 @@ BACKUP_TIME = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)  # 21:00 in London (GMT 
 @pytest.fixture(autouse=True)
 def backups_in_tmp(settings, tmp_path):
     use_file_storage(settings, tmp_path / "backups")
+    settings.BACKUP_SCHEDULE_SPREAD = 0  # at the chosen time itself (the spread: test_spread.py)
 
 
 def dispatch_and_run(at: datetime) -> list[JobRun]:

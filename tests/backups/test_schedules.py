@@ -25,6 +25,12 @@ def frozen_clock():
         yield
 
 
+@pytest.fixture(autouse=True)
+def no_spread(settings):
+    """These tests are about the chosen time itself; the spread after it has its own (test_spread.py)."""
+    settings.BACKUP_SCHEDULE_SPREAD = 0
+
+
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks):
     """Run after-commit callbacks (the settings signal and the owner post_save sync are sent after commit)."""

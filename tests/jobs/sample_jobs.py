@@ -100,3 +100,16 @@ def report(ctx: JobContext, **kwargs) -> dict:
     """A job of a queue of its own (``qcluster --queue reports`` takes it)."""
     CALLS.append({"run_id": ctx.run_id, "slot": ctx.slot, "attempt": ctx.attempt, "kwargs": kwargs})
     return {"seen": kwargs}
+
+
+@job("tests.fail_then_retry", max_attempts=2, retry_backoff=timedelta(seconds=10))
+def fail_then_retry(ctx: JobContext, **kwargs) -> None:
+    """Fail; the job's own policy allows a second attempt."""
+    raise RuntimeError("the first attempt always fails")
+
+
+@job("tests.greet")
+def greet(ctx: JobContext, name: str, greeting: str = "Hello") -> dict:
+    """A job with a required and an optional argument."""
+    CALLS.append({"run_id": ctx.run_id, "kwargs": {"name": name, "greeting": greeting}})
+    return {"said": f"{greeting}, {name}"}

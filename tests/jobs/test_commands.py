@@ -33,6 +33,31 @@ def test_list_json_shows_schedules_with_trigger_in_words():
     assert row["state"] == "enabled"
 
 
+def test_list_also_shows_registered_jobs_without_a_schedule():
+    make_schedule("tests.record", now=T0)
+
+    rows = json.loads(jobs("list", "--json"))
+    text = jobs("list")
+
+    unscheduled = {row["job"]: row for row in rows if row["id"] is None}
+    assert unscheduled["tests.greet"]["state"] == "unscheduled"
+    assert unscheduled["tests.greet"]["trigger"] == "no schedule (runs from code, jobs run or the admin)"
+    assert "tests.record" not in unscheduled  # it has a schedule: listed as that schedule
+    assert [row["job"] for row in rows].count("tests.record") == 1
+    assert any(
+        line.split()[:2] == ["-", "tests.greet"] and "unscheduled" in line for line in text.splitlines()
+    )
+
+
+def test_list_says_when_a_schedule_has_ended():
+    schedule = make_schedule(now=T0, ends_at=T0 + timedelta(minutes=5))
+
+    (row,) = [row for row in json.loads(jobs("list", "--json")) if row["id"] == schedule.pk]
+
+    assert row["state"] == "ended"
+    assert "until 2026-03-02 12:05 (UTC)" in row["trigger"]
+
+
 def test_run_requests_a_manual_run():
     out = jobs("run", "tests.record")
     run = JobRun.objects.get()

@@ -529,3 +529,13 @@ def test_from_any_moment_near_a_transition_the_next_fire_time_is_the_first_liter
     assert [next_fire_after(expression, moment, zone_name) for moment in moments] == [
         min(fire for fire in fires if fire > moment) for moment in moments
     ]
+
+
+def test_an_after_given_in_another_zone_means_the_same_instant():
+    after_utc = datetime(2026, 10, 24, 22, 59, tzinfo=UTC)
+    after_london = after_utc.astimezone(ZoneInfo("Europe/London"))
+
+    for expression in ("*/30 * * * *", "0 21 * * *"):
+        assert next_fire_after(expression, after_london, "Europe/London") == next_fire_after(
+            expression, after_utc, "Europe/London"
+        )

@@ -24,7 +24,7 @@ from django_q.tasks import async_task
 from django_q.worker import worker
 
 from jobs import djangoq
-from jobs.enqueue import TASK_FUNC, new_task_id, pack_task
+from jobs.handoff import TASK_FUNC, new_task_id, pack_task
 from jobs.models import JobRun
 from tests.jobs import sample_jobs
 from tests.jobs.builders import T0, make_run, make_schedule

@@ -13,7 +13,7 @@ from django_q.models import OrmQ
 
 from jobs import djangoq
 from jobs.dispatcher import dispatch_due
-from jobs.enqueue import enqueue_runs
+from jobs.handoff import enqueue_runs
 from jobs.models import JobRun
 from jobs.queues import DEFAULT_QUEUE, InvalidQueueName, route, validate_queue_name
 from jobs.reaper import reap

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from backups.policy import BACKUP_TIMEOUT
-from jobs.enqueue import pack_task
+from jobs.handoff import pack_task
 from jobs.models import JobRun
 from jobs.runner import run_queued
 from jobs.timeouts import (

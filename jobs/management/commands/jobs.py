@@ -3,7 +3,7 @@
 import json
 import signal
 import time
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
@@ -11,10 +11,12 @@ from django.utils import timezone
 
 from config.commands import DatabaseErrorAsCommandError
 from jobs import health, processes, services
+from jobs.backfill import BackfillOverlap, BackfillRefused, backfill
+from jobs.cron import time_zone
 from jobs.dispatcher import Dispatcher
 from jobs.history import prune_runs
 from jobs.models import JobRun, Schedule
-from jobs.registry import GlobalJobError, UnknownJobError, get_job
+from jobs.registry import GlobalJobError, UnknownJobError, get_job, registered_jobs
 from jobs.triggers import InvalidTrigger, describe_trigger
 from tenants.lookup import OwnerNotFound, find_owner
 from tenants.models import GLOBAL_OWNER_ID
@@ -24,13 +26,15 @@ WAIT_POLL_SECONDS = 0.5
 
 class Command(DatabaseErrorAsCommandError, BaseCommand):
     help = (
-        "List, run, pause and resume scheduled jobs; cancel and retry runs; show run history; dispatch; "
-        "prune history."
+        "List jobs and schedules; run, pause and resume them; backfill past slots; cancel and retry runs; "
+        "show run history; dispatch; prune history."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        listing = actions.add_parser("list", help="Schedules with their trigger and next run.")
+        listing = actions.add_parser(
+            "list", help="Schedules with their trigger and next run, then the jobs that have no schedule."
+        )
         listing.add_argument("--json", action="store_true", dest="as_json")
         run = actions.add_parser("run", help="Run a job now.")
         run.add_argument("name")
@@ -43,6 +47,33 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         for name in ("pause", "resume"):
             action = actions.add_parser(name, help=f"{name.capitalize()} a schedule.")
             action.add_argument("schedule_id", type=int)
+        back = actions.add_parser(
+            "backfill",
+            help="Run the past slots of a schedule between two times, each once (trigger backfill).",
+        )
+        back.add_argument("schedule_id", type=int)
+        back.add_argument(
+            "--from",
+            dest="start",
+            required=True,
+            metavar="WHEN",
+            help="First slot counted, ISO 8601 (2026-03-01T21:00, +01:00 or Z); without an offset it is read "
+            "in the schedule's time zone; a date alone is the start of that day.",
+        )
+        back.add_argument(
+            "--to",
+            dest="end",
+            required=True,
+            metavar="WHEN",
+            help="Last slot counted, as --from; a date alone is the whole of that day. Not in the future.",
+        )
+        back.add_argument(
+            "--overlap",
+            choices=BackfillOverlap.values,
+            default=BackfillOverlap.ONE_AFTER_ANOTHER,
+            help="one_after_another (default): the runs wait for each other, oldest first; all_at_once: all "
+            "queued now.",
+        )
         cancel = actions.add_parser(
             "cancel", help="Cancel a run: a waiting or queued one at once, a running one within a heartbeat."
         )
@@ -65,13 +96,17 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
 
     def do_list(self, *, as_json: bool = False, **_options) -> None:
         schedules = Schedule.objects.select_related("owner").order_by("job_name", "owner_id", "key")
-        rows = [self._schedule_row(schedule) for schedule in schedules]
+        now = timezone.now()
+        rows = [self._schedule_row(schedule, now) for schedule in schedules]
+        scheduled = {row["job"] for row in rows}
+        rows += [_unscheduled_row(job.name) for job in registered_jobs() if job.name not in scheduled]
         if as_json:
             self.stdout.write(_dumps(rows))
             return
         for row in rows:
+            owner = "-" if row["owner"] is None else row["owner"]
             self.stdout.write(
-                f"{row['id']:>6}  {row['job']:<30} owner={row['owner']:<4} {row['state']:<8} "
+                f"{row['id'] or '-':>6}  {row['job']:<30} owner={owner:<4} {row['state']:<11} "
                 f"next={row['next_run_at'] or '-':<26} {row['trigger']}"
             )
 
@@ -99,6 +134,21 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         self.stdout.write(
             f"Schedule {schedule_id} resumed; next run {_iso(schedule.next_run_at) or 'never'}."
         )
+
+    def do_backfill(self, *, schedule_id: int, start: str, end: str, overlap: str, **_options) -> None:
+        schedule = self._schedule(schedule_id)
+        zone = time_zone(schedule.timezone)
+        try:
+            report = backfill(
+                schedule=schedule,
+                start=_moment("--from", start, zone, end_of_day=False),
+                end=_moment("--to", end, zone, end_of_day=True),
+                now=timezone.now(),
+                overlap=overlap,
+            )
+        except BackfillRefused as refused:
+            raise CommandError(str(refused)) from None
+        self.stdout.write(str(report))
 
     def do_cancel(self, *, run_id: int, reason: str = "", wait: bool = False, **_options) -> None:
         run = self._run(run_id)
@@ -198,12 +248,14 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         except Schedule.DoesNotExist:
             raise CommandError(f"No schedule with id {schedule_id}.") from None
 
-    def _schedule_row(self, schedule: Schedule) -> dict:
+    def _schedule_row(self, schedule: Schedule, now: datetime) -> dict:
         try:
             trigger = describe_trigger(schedule)
         except (InvalidTrigger, ValueError) as invalid:
             trigger = f"invalid: {invalid}"
         state = "paused" if schedule.is_paused else ("enabled" if schedule.enabled else "disabled")
+        if schedule.has_ended(now):
+            state = "ended"
         return {
             "id": schedule.pk,
             "job": schedule.job_name,
@@ -225,6 +277,43 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
             raise CommandError(
                 f"Run {run.pk} ended {run.status}: {run.error.splitlines()[0] if run.error else ''}"
             )
+
+
+def _unscheduled_row(job_name: str) -> dict:
+    """A registered job without any schedule: it runs from code (``enqueue``), ``jobs run`` or the admin."""
+    return {
+        "id": None,
+        "job": job_name,
+        "owner": None,
+        "key": None,
+        "trigger": "no schedule (runs from code, jobs run or the admin)",
+        "timezone": None,
+        "state": "unscheduled",
+        "next_run_at": None,
+        "last_status": None,
+    }
+
+
+def _moment(option: str, text: str, zone, *, end_of_day: bool) -> datetime:
+    """An ISO 8601 time from the command line, aware: without an offset it is read in ``zone``."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(
+            f"{option}: {text!r} is not a date and time; use ISO 8601, e.g. 2026-03-01, 2026-03-01T21:00 or "
+            "2026-03-01T21:00+01:00."
+        ) from None
+    if end_of_day and _is_bare_date(text):
+        moment += timedelta(days=1, microseconds=-1)
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=zone)
+
+
+def _is_bare_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _iso(moment) -> str | None:

@@ -5,6 +5,8 @@ transaction (``jobs.djangoq.enqueue_in_transaction``: one bulk insert on the ORM
 commit on Redis), one handover per queue. A run goes to its own queue when a live qcluster consumes it,
 else to the default queue (``jobs.queues.route``). If a push is lost, the reaper re-enqueues runs left
 ``queued`` too long.
+
+Named ``handoff``, not ``enqueue``: ``from jobs import enqueue`` is the public code API (``jobs.api``).
 """
 
 import uuid
