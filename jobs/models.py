@@ -2,12 +2,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from jobs import limits
 from jobs.policies import MisfirePolicy, OverlapPolicy
-from jobs.timeouts import max_timeout_seconds
 from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger
 from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
@@ -59,7 +60,11 @@ class Schedule(models.Model):
     )
     misfire_grace_seconds = models.PositiveIntegerField(default=300)
     catch_up_limit = models.PositiveIntegerField(default=10)
-    max_attempts = models.PositiveSmallIntegerField(default=1)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1, "At least 1: the first attempt counts (1 means no retries).")],
+        help_text="Attempts per slot, the first one included (1: no retries).",
+    )
     retry_backoff_seconds = models.PositiveIntegerField(default=30)
     timeout_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: the longest allowed (JOBS_MAX_TIMEOUT minus 30 s)."
@@ -133,6 +138,7 @@ class Schedule(models.Model):
         return instance
 
     def clean(self) -> None:
+        """Refuse a trigger that cannot fire as meant, and what breaks the limits of ``jobs.limits``."""
         try:
             validate_trigger(
                 trigger_kind=self.trigger_kind,
@@ -144,13 +150,10 @@ class Schedule(models.Model):
             )
         except InvalidTrigger as invalid:
             raise ValidationError(_messages_of(invalid)) from None
-        if self.timeout_seconds is not None and self.timeout_seconds > max_timeout_seconds():
-            raise ValidationError(
-                {
-                    "timeout_seconds": f"At most {max_timeout_seconds()} s (JOBS_MAX_TIMEOUT minus the 30 s "
-                    "django-q2 needs before its hard kill)."
-                }
-            )
+        retimed = getattr(self, "_saved_timing", None) != self._timing()
+        errors = limits.schedule_errors(self, now=timezone.now(), retimed=retimed)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_active(self) -> bool:
@@ -225,6 +228,13 @@ POLICY_FIELDS = (
     "run_on_start",
     "startup_delay_seconds",
 )
+# The fields only one trigger kind uses: the schedule form shows those of the chosen kind (jobs.widgets);
+# a trigger field listed under no kind (the time zone) belongs to every kind.
+TRIGGER_KIND_FIELDS = {
+    TriggerKind.CRON: ("cron_expression",),
+    TriggerKind.INTERVAL: ("interval_seconds", "interval_anchor"),
+    TriggerKind.ONCE: ("run_at",),
+}
 # The fields that decide when a schedule fires next: changing one recomputes next_run_at.
 TIMING_FIELDS = (*TRIGGER_FIELDS, "enabled", "paused_at")
 

@@ -9,6 +9,7 @@ stored on its run; it reports a deliberate non-run with ``RunSkipped`` and stops
 start-up (``autodiscover``), the way ``admin.py`` modules are.
 """
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from jobs.policies import MisfirePolicy, OverlapPolicy
 
 # What a job module needs besides ``job``: the context it receives and the outcomes it may raise.
 __all__ = [
+    "InvalidJobArguments",
     "JobContext",
     "JobDefinition",
     "RunCancelled",
@@ -36,6 +38,10 @@ __all__ = [
 class UnknownJobError(LookupError):
     def __str__(self) -> str:
         return f"No job is registered as {self.args[0]!r}."
+
+
+class InvalidJobArguments(ValueError):
+    """Keyword arguments a job cannot be called with: every run with them would fail. Says why, plainly."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,38 @@ class JobDefinition:
     # For jobs whose schedules are derived from data (e.g. backups from owner settings): called as
     # ensure_schedules(now=...) with the default-schedule sync, it creates the schedules that are missing.
     ensure_schedules: Callable[..., object] | None = None
+    # Its runs may not come closer together than this (a job that takes longer), on top of the global
+    # JOBS_MIN_INTERVAL_SECONDS; schedules that would fire more often are refused (jobs.limits).
+    min_interval: timedelta | None = None
 
     @property
     def has_default_schedule(self) -> bool:
         return self.cron is not None or self.every is not None
+
+    def check_kwargs(self, kwargs: dict) -> None:
+        """Raise ``InvalidJobArguments`` unless the job can be called as ``func(ctx, **kwargs)``."""
+        if not isinstance(kwargs, dict):
+            raise InvalidJobArguments('Keyword arguments are a JSON object, e.g. {"full": true}.')
+        signature = inspect.signature(self.func)
+        try:
+            signature.bind(None, **kwargs)
+        except TypeError as error:
+            raise InvalidJobArguments(
+                f"The job {self.name} cannot take these arguments ({error}); it takes {_accepted(signature)}."
+            ) from None
+
+
+def _accepted(signature: inspect.Signature) -> str:
+    """What a job's signature accepts besides its context, in words."""
+    parameters = list(signature.parameters.values())[1:]
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return "any keyword arguments"
+    names = [
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    ]
+    return f"only {', '.join(names)}" if names else "no arguments"
 
 
 _REGISTRY: dict[str, JobDefinition] = {}
@@ -79,6 +113,8 @@ def job(name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..
     """Register the decorated callable under ``name``; ``options`` are JobDefinition fields."""
     if options.get("cron") and options.get("every"):
         raise ValueError(f"Job {name}: give a cron expression or an interval, not both.")
+    if options.get("every") and options.get("min_interval") and options["every"] < options["min_interval"]:
+        raise ValueError(f"Job {name}: its default interval is shorter than its own min_interval.")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         existing = _REGISTRY.get(name)

@@ -32,6 +32,7 @@ class SettingDefinition:
     help_text: str
     choices: tuple[str, ...] = ()
     min_value: int | None = None
+    max_value: int | None = None
     group: str = field(default="", compare=False)
 
     def parse(self, raw: Any) -> Any:
@@ -52,6 +53,8 @@ class SettingDefinition:
                 raise SettingValueError(f"{raw!r} is not a whole number.") from None
             if self.min_value is not None and number < self.min_value:
                 raise SettingValueError(f"{number} is below the minimum of {self.min_value}.")
+            if self.max_value is not None and number > self.max_value:
+                raise SettingValueError(f"{number} is above the maximum of {self.max_value}.")
             return number
         if self.kind == "time":
             if isinstance(text, time):
@@ -76,6 +79,10 @@ class SettingDefinition:
     def describe_type(self) -> str:
         if self.kind == "choice":
             return " | ".join(self.choices)
+        if self.kind == "int" and (self.min_value is not None or self.max_value is not None):
+            low = "" if self.min_value is None else f" from {self.min_value}"
+            high = "" if self.max_value is None else f" up to {self.max_value}"
+            return f"whole number{low}{high}"
         return {"bool": "true | false", "int": "whole number", "time": "HH:MM"}[self.kind]
 
 

@@ -93,3 +93,9 @@ def slow_cleanup(ctx: JobContext, cleanup_seconds: float = 1.0) -> None:
     finally:
         time.sleep(cleanup_seconds)
         CALLS.append({"run_id": ctx.run_id, "cleanup": "finished"})
+
+
+@job("tests.report", min_interval=timedelta(minutes=10))
+def report(ctx: JobContext, *, days: int = 7, recipients: list | None = None) -> dict:
+    """A job that takes a while (runs at least ten minutes apart) and accepts only the arguments it names."""
+    return {"days": days, "recipients": recipients or []}
