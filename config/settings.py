@@ -245,7 +245,8 @@ Q_CLUSTER = {
     "scheduler": False,
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
     "poll": env.float("Q_POLL", default=0.1),
-    "label": "Django Q2",
+    # The section django-q2's own pages (tasks, failures, queue) get in the admin index: superusers only.
+    "label": "Workers (django-q2)",
     # Where each qcluster publishes its state (alive, workers) for the ops dashboard; see CACHES.
     "cache": "cluster_stats",
 }
