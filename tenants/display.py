@@ -50,10 +50,11 @@ def human_duration(value: timedelta | float | None) -> str:
 
 
 def human_size(size: int | None) -> str:
-    """A number of bytes for people: "512 bytes", "1.5 MB" ("—" for None)."""
+    """A number of bytes for people: "512 bytes", "1.5 MB" ("—" for None), never broken between number
+    and unit (a non-breaking space, as Django's ``filesizeformat``)."""
     if size is None:
         return NOTHING
-    return filesizeformat(size).replace("\xa0", " ")
+    return filesizeformat(size)
 
 
 def local_time(moment: datetime | None, zone: tzinfo | None = None) -> str:
