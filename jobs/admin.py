@@ -25,7 +25,7 @@ from jobs.models import POLICY_FIELDS, TRIGGER_FIELDS, JobSwitch, Schedule
 from jobs.run_admin import run_link
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
 from jobs.views import cron_preview
-from tenants.display import NOTHING, status_badge, time_html
+from tenants.display import NOTHING, breakable, status_badge, time_html
 from tenants.scoping import OwnerScopedAdminMixin, SuperuserOnlyAdminMixin
 
 UPCOMING_COUNT = 5
@@ -100,6 +100,11 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
 
     def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None):
         fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            # Nothing has run or been paused yet: only what a person types.
+            (name, options), *rest = fieldsets
+            typed = [field for field in options["fields"] if field not in ("paused_at", "paused_reason")]
+            return [(name, {**options, "fields": typed}), *(item for item in rest if item[0] != "Last run")]
         notes = []
         if obj is not None and obj.paused_reason:
             # Said at the top of the page, not only in its field: the schedule fires no more until resumed.
@@ -117,22 +122,26 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
             return False  # its keeper would create it again; pause it instead
         return super().has_delete_permission(request, obj)
 
-    @admin.display(description="managed", boolean=True, ordering="managed_by")
+    @admin.display(description="by code", boolean=True, ordering="managed_by")
     def managed(self, schedule: Schedule) -> bool:
         return bool(schedule.managed_by)
 
     @admin.display(description="schedule", ordering="job_name")
     def schedule_name(self, schedule: Schedule) -> SafeString:
         if schedule.label:
-            return format_html('{}<br><span class="quiet-note">{}</span>', schedule.label, schedule.job_name)
-        return format_html('{} <span class="quiet-note">{}</span>', schedule.job_name, schedule.key)
+            return format_html(
+                '{}<br><span class="quiet-note">{}</span>', schedule.label, breakable(schedule.job_name)
+            )
+        return format_html(
+            '{} <span class="quiet-note">{}</span>', breakable(schedule.job_name), schedule.key
+        )
 
     @admin.display(description="trigger")
     def trigger(self, schedule: Schedule) -> str:
         if schedule.pk is None:
             return "shown once saved"
         try:
-            return describe_trigger(schedule)
+            return breakable(describe_trigger(schedule))
         except (InvalidTrigger, ValueError) as invalid:
             return f"Invalid: {invalid}"
 

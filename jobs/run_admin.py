@@ -24,7 +24,7 @@ from jobs.admin_kit import (
 from jobs.models import JobRun
 from jobs.outcomes import FAILURES
 from jobs.registry import UnknownJobError
-from tenants.display import NOTHING, human_duration, status_badge, time_html
+from tenants.display import NOTHING, breakable, human_duration, status_badge, time_html
 from tenants.scoping import OwnerScopedAdminMixin
 
 # The run page, read-only, in the order an operator reads it.
@@ -96,13 +96,12 @@ class StatusFilter(admin.SimpleListFilter):
 class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
-        "job_name",
+        "job",
         "owner",
         "slot_time",
         "status_badge",
-        "attempt",
+        "attempt_number",
         "trigger",
-        "started_time",
         "duration_text",
     )
     # None of these lists its choices with a DISTINCT over the table (see jobs.admin_kit).
@@ -126,6 +125,10 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
         return False  # history is read-only; cancel and retry are their own POST views
 
     # --- What the list and the page show ------------------------------------------------------------
+
+    @admin.display(description="job", ordering="job_name")
+    def job(self, run: JobRun) -> SafeString:
+        return breakable(run.job_name)
 
     @admin.display(description="slot", ordering="slot")
     def slot_time(self, run: JobRun) -> SafeString:
@@ -166,6 +169,10 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
     @admin.display(description="status", ordering="status")
     def status_badge(self, run: JobRun) -> SafeString:
         return status_badge(run.status, run.get_status_display())
+
+    @admin.display(description="#", ordering="attempt")
+    def attempt_number(self, run: JobRun) -> int:
+        return run.attempt
 
     @admin.display(description="attempt")
     def attempt_text(self, run: JobRun) -> SafeString:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 NOTHING = "—"
 
@@ -57,19 +57,24 @@ def human_size(size: int | None) -> str:
     return filesizeformat(size)
 
 
-def local_time(moment: datetime | None, zone: tzinfo | None = None) -> str:
+FULL = "%Y-%m-%d %H:%M:%S %Z"
+# For lists within the next day or so: "Mon 11:00:03 CEST".
+WEEKDAY_AND_TIME = "%a %H:%M:%S %Z"
+
+
+def local_time(moment: datetime | None, zone: tzinfo | None = None, pattern: str = FULL) -> str:
     """``2026-05-01 11:00:03 CEST``: the moment to the second in ``zone`` (default: the viewer's)."""
     if moment is None:
         return NOTHING
     local = timezone.localtime(moment, zone or timezone.get_current_timezone())
-    return local.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return local.strftime(pattern)
 
 
 def utc_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def time_html(moment: datetime | None, zone: tzinfo | None = None) -> SafeString:
+def time_html(moment: datetime | None, zone: tzinfo | None = None, pattern: str = FULL) -> SafeString:
     """The moment as ``local_time`` in a ``<time>`` element whose title (hover) says it in UTC."""
     if moment is None:
         return format_html("{}", NOTHING)
@@ -77,8 +82,17 @@ def time_html(moment: datetime | None, zone: tzinfo | None = None) -> SafeString
         '<time datetime="{}" title="{}">{}</time>',
         moment.astimezone(UTC).isoformat(),
         utc_time(moment),
-        local_time(moment, zone),
+        local_time(moment, zone, pattern),
     )
+
+
+def breakable(text: str) -> SafeString:
+    """``text`` escaped, with a line-break opportunity after each ".", "_", "-" and "/": a long job name
+    ("billing.trials_and_payments") wraps in a narrow column instead of widening the table."""
+    escaped = str(format_html("{}", text))
+    for mark in "._-/":
+        escaped = escaped.replace(mark, f"{mark}<wbr>")
+    return mark_safe(escaped)  # noqa: S308 - escaped above; only <wbr> added
 
 
 def status_badge(status: str, label: str | None = None) -> SafeString:

@@ -36,6 +36,17 @@ class TimezoneField(forms.ChoiceField):
         return is_time_zone(value)
 
 
+class ViewerZoneForm(forms.Form):
+    """The zone a staff member's pages speak (``tenants.viewer_zone.choose_zone``); empty: their default."""
+
+    timezone = forms.ChoiceField(label="Times in", required=False)
+    next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, default: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = [("", f"default ({default})"), *timezone_choices()]
+
+
 def setting_value_field(item: SettingDefinition, **kwargs) -> forms.Field:
     """The input of one owner-setting key, by its type in the registry: a checkbox (yes/no), a number
     within the key's bounds, the browser's time picker (HH:MM), or a select of the key's choices."""

@@ -559,6 +559,7 @@ def test_every_other_url_sends_anonymous_and_non_staff_users_to_the_login_page(c
     Membership.objects.create(user=customer, owner=world.acme, role=Membership.Role.ADMIN)
 
     assert "/admin/ops/dashboard/" in urls and "/backups/download/1/" in urls
+    assert {"/admin/ops/dashboard/live/", "/admin/ops/timezone/"} <= set(urls)
     for user in (None, customer):
         if user is not None:
             client.force_login(user)
