@@ -109,7 +109,9 @@ def settings_fieldsets() -> list[tuple[str, dict]]:
             f"{group.capitalize()} settings",
             {
                 "fields": rows,
-                "description": "Ticked: this owner's own value. Unticked: inherited (said under each value).",
+                # templates/admin/tenants/owner/change_form.html draws these as one table.
+                "classes": ["owner-settings"],
+                "description": "Ticked: this owner's own value. Unticked: inherited (said under each key).",
             },
         )
         for group, rows in groups.items()
