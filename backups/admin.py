@@ -74,12 +74,10 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "owner",
-        "scope",
         "status_badge",
         "started_time",
-        "human_size",
+        "stored",
         "duration_text",
-        "short_checksum",
         "download_link",
     )
     list_filter = ("status", "scope", ("owner", admin.RelatedOnlyFieldListFilter))
@@ -90,10 +88,6 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False  # never count a large table just for the pager's "of N"
     actions = ("verify_selected", "restore_selected", "delete_selected_with_objects")
     readonly_fields = [field.name for field in Backup._meta.fields]
-
-    @admin.display(description="size", ordering="size")
-    def human_size(self, backup: Backup) -> str:
-        return human_size(backup.size)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, backup: Backup) -> str:
@@ -107,13 +101,15 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     def duration_text(self, backup: Backup) -> str:
         return human_duration(backup.duration)
 
-    @admin.display(description="SHA-256")
-    def short_checksum(self, backup: Backup) -> str:
+    @admin.display(description="stored", ordering="size")
+    def stored(self, backup: Backup) -> str:
         if not backup.sha256:
-            return "—"
-        return format_html('<code title="{}">{}…</code>', backup.sha256, backup.sha256[:12])
+            return human_size(backup.size)
+        return format_html(
+            '{}<br><code title="{}">{}…</code>', human_size(backup.size), backup.sha256, backup.sha256[:8]
+        )
 
-    @admin.display(description="download")
+    @admin.display(description="file")
     def download_link(self, backup: Backup) -> str:
         if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
             return "—"

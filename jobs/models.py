@@ -456,7 +456,7 @@ class JobRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.job_name} @ {self.slot:%Y-%m-%d %H:%M:%S} #{self.attempt} ({self.status})"
+        return f"{self.job_name} @ {self.slot:%Y-%m-%d %H:%M:%S} UTC #{self.attempt} ({self.status})"
 
     @property
     def is_finished(self) -> bool:

@@ -99,9 +99,8 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
         "job",
         "owner",
         "slot_time",
-        "status_badge",
+        "status_and_trigger",
         "attempt_number",
-        "trigger",
         "duration_text",
     )
     # None of these lists its choices with a DISTINCT over the table (see jobs.admin_kit).
@@ -169,6 +168,16 @@ class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdmin
     @admin.display(description="status", ordering="status")
     def status_badge(self, run: JobRun) -> SafeString:
         return status_badge(run.status, run.get_status_display())
+
+    @admin.display(description="status", ordering="status")
+    def status_and_trigger(self, run: JobRun) -> SafeString:
+        """The status badge, and what made the run when it was not its schedule (manual, retry, start-up)."""
+        badge = status_badge(run.status, run.get_status_display())
+        if run.trigger == JobRun.Trigger.SCHEDULED:
+            return badge
+        return format_html(
+            '{}<br><span class="quiet-note">{}</span>', badge, run.get_trigger_display().lower()
+        )
 
     @admin.display(description="#", ordering="attempt")
     def attempt_number(self, run: JobRun) -> int:
