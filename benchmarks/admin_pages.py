@@ -224,6 +224,9 @@ def pages(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
         ("schedules, search", f"{schedules}?q={term}", f"{stock_schedules}?q={term}"),
         ("dashboard", "/admin/ops/dashboard/", None),
         ("dashboard, page 20", "/admin/ops/dashboard/?page=20", None),
+        ("dashboard, live refresh", "/admin/ops/dashboard/live/", None),
+        ("owner page", "/admin/tenants/owner/7/change/", None),
+        ("backups list", "/admin/backups/backup/", None),
     ]
 
 
@@ -283,6 +286,7 @@ STAFF_PAGES = [
     ("staff: runs, status=failed", "/admin/jobs/jobrun/?status=failed"),
     ("staff: schedules", "/admin/jobs/schedule/"),
     ("staff: dashboard", "/admin/ops/dashboard/"),
+    ("staff: dashboard, live refresh", "/admin/ops/dashboard/live/"),
 ]
 
 
