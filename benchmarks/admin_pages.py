@@ -177,6 +177,9 @@ def stock_urlconf():
         date_hierarchy = "slot"
         search_fields = ["job_name", "owner__name"]
         ordering = ["-slot"]
+        # A run's page would otherwise offer every run as its "retry of" (a select of a million options,
+        # minutes per request): any project has to set this much.
+        raw_id_fields = ["retry_of"]
 
     class StockScheduleAdmin(admin.ModelAdmin):
         list_display = ["id", "job_name", "owner", "key", "cron_expression", "next_run_at", "last_status"]
