@@ -1,4 +1,5 @@
-"""``tenants.display`` in templates: ``{% load display %}`` then ``{{ name|breakable }}``."""
+"""``tenants.display`` in templates: ``{% load display %}``, then ``{{ name|breakable }}``,
+``{{ moment|time_html }}``, ``{{ bytes|human_size }}``, ``{{ delta|human_duration }}``."""
 
 from django import template
 
@@ -7,3 +8,6 @@ from tenants import display
 register = template.Library()
 
 register.filter("breakable", display.breakable)
+register.filter("time_html", display.time_html)
+register.filter("human_size", display.human_size)
+register.filter("human_duration", display.human_duration)
