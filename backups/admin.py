@@ -1,4 +1,5 @@
-"""Backups in the admin, per owner: read-only rows, verify / restore / delete, short-lived downloads."""
+"""Backups in the admin, per owner: read-only rows that read at a glance (coloured statuses, human sizes and
+durations, times in the viewer's zone), Back up now, verify / restore / delete, short-lived downloads."""
 
 import logging
 from collections.abc import Callable, Iterable
@@ -8,7 +9,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,7 +18,12 @@ from backups import services
 from backups.engines import Database
 from backups.errors import BackupError, without_server_details
 from backups.models import Backup
+from backups.owner_page import owners_to_back_up
+from backups.schedules import request_backup_run
 from backups.views import download_url
+from jobs.run_admin import run_link
+from tenants.display import human_duration, human_size, status_badge, time_html
+from tenants.models import Owner
 from tenants.scoping import OwnerScopedAdminMixin
 
 logger = logging.getLogger(__name__)
@@ -54,17 +59,25 @@ class RestoreForm(forms.Form):
         return url
 
 
+class BackUpNowForm(forms.Form):
+    """Which owner to back up now: the owners whose backups the user may run."""
+
+    owner = forms.ModelChoiceField(queryset=Owner.objects.none(), empty_label=None)
+
+    def __init__(self, *args, owners, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owners
+
+
 @admin.register(Backup)
 class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "owner",
-        "scope",
-        "status",
-        "started_at",
-        "human_size",
-        "duration",
-        "short_checksum",
+        "status_badge",
+        "started_time",
+        "stored",
+        "duration_text",
         "download_link",
     )
     list_filter = ("status", "scope", ("owner", admin.RelatedOnlyFieldListFilter))
@@ -76,17 +89,27 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     actions = ("verify_selected", "restore_selected", "delete_selected_with_objects")
     readonly_fields = [field.name for field in Backup._meta.fields]
 
-    @admin.display(description="size", ordering="size")
-    def human_size(self, backup: Backup) -> str:
-        return "—" if backup.size is None else filesizeformat(backup.size)
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, backup: Backup) -> str:
+        return status_badge(backup.status, backup.get_status_display())
 
-    @admin.display(description="SHA-256")
-    def short_checksum(self, backup: Backup) -> str:
+    @admin.display(description="started", ordering="started_at")
+    def started_time(self, backup: Backup) -> str:
+        return time_html(backup.started_at)
+
+    @admin.display(description="duration", ordering="duration")
+    def duration_text(self, backup: Backup) -> str:
+        return human_duration(backup.duration)
+
+    @admin.display(description="stored", ordering="size")
+    def stored(self, backup: Backup) -> str:
         if not backup.sha256:
-            return "—"
-        return format_html('<code title="{}">{}…</code>', backup.sha256, backup.sha256[:12])
+            return human_size(backup.size)
+        return format_html(
+            '{}<br><code title="{}">{}…</code>', human_size(backup.size), backup.sha256, backup.sha256[:8]
+        )
 
-    @admin.display(description="download")
+    @admin.display(description="file")
     def download_link(self, backup: Backup) -> str:
         if backup.status not in (Backup.Status.SUCCEEDED, Backup.Status.VERIFIED):
             return "—"
@@ -105,6 +128,11 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     def get_urls(self) -> list:
         return [
             path(
+                "back-up-now/",
+                self.admin_site.admin_view(self.back_up_now_view),
+                name="backups_backup_back_up_now",
+            ),
+            path(
                 "<path:object_id>/download/",
                 self.admin_site.admin_view(self.download_view),
                 name="backups_backup_download",
@@ -116,6 +144,33 @@ class BackupAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        may = owners_to_back_up(request.user).exists()
+        return super().changelist_view(request, {**(extra_context or {}), "may_back_up": may})
+
+    def back_up_now_view(self, request: HttpRequest) -> HttpResponse:
+        """Choose an owner (preselected by ``?owner=``) and start a backup run of it now."""
+        owners = owners_to_back_up(request.user)
+        if not owners.exists():
+            raise PermissionDenied  # viewers, and members who run no owner's backups
+        form = BackUpNowForm(request.POST or None, owners=owners, initial={"owner": request.GET.get("owner")})
+        if request.method == "POST" and form.is_valid():
+            owner = form.cleaned_data["owner"]
+            run = request_backup_run(owner_id=owner.pk, now=timezone.now())
+            self.message_user(
+                request,
+                format_html("Backup of {} requested: {}; a worker takes it next.", owner, run_link(run)),
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Back up now",
+        }
+        return TemplateResponse(request, "admin/backups/backup/back_up_now.html", context)
 
     def download_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         backup = self.get_object(request, object_id)  # 404 for another owner's backup

@@ -9,9 +9,10 @@ class BackupsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         # Importing schedules imports backups.owner_settings, which registers this app's per-owner keys.
-        from backups import schedules, services
+        from backups import owner_page, schedules, services
         from jobs.signals import housekeeping
         from tenants.models import Owner
+        from tenants.owner_page import add_owner_page_section
         from tenants.owner_settings import owner_setting_changed
 
         # Settings, owners and time zones change in many places (admin, commands, shell): the schedules
@@ -24,3 +25,5 @@ class BackupsConfig(AppConfig):
         )
         # Every dispatcher's housekeeping reaps backups whose process died, and aborts their uploads.
         housekeeping.connect(services.on_housekeeping, dispatch_uid="backups.reap_abandoned_backups")
+        # The owner's page says when its backups run and how the last good one went.
+        add_owner_page_section(owner_page.TITLE, owner_page.backups_section)

@@ -22,6 +22,7 @@ HEARTBEAT_EVERY_SECONDS = 5.0
     overlap=policy.OVERLAP,
     overlap_retry_delay=policy.RECHECK_AFTER,
     misfire=policy.MISFIRE,
+    min_interval=policy.MIN_INTERVAL,
     timeout=policy.BACKUP_TIMEOUT,
     ensure_schedules=ensure_backup_schedules,
 )

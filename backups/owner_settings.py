@@ -79,6 +79,7 @@ RETENTION_KEEP_LAST = register(
         7,
         "Always keep this many newest good backups.",
         min_value=1,
+        max_value=1_000,
         group="backup",
     )
 )
@@ -89,6 +90,7 @@ RETENTION_KEEP_DAILY = register(
         7,
         "Keep the newest good backup of this many days.",
         min_value=0,
+        max_value=3_660,
         group="backup",
     )
 )
@@ -99,6 +101,7 @@ RETENTION_KEEP_WEEKLY = register(
         4,
         "Keep the newest good backup of this many weeks.",
         min_value=0,
+        max_value=520,
         group="backup",
     )
 )
@@ -109,6 +112,7 @@ RETENTION_KEEP_MONTHLY = register(
         6,
         "Keep the newest good backup of this many months.",
         min_value=0,
+        max_value=120,
         group="backup",
     )
 )

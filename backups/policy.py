@@ -20,3 +20,5 @@ BACKUP_TIMEOUT = timedelta(seconds=max_timeout_seconds())
 OVERLAP = OverlapPolicy.SKIP_AND_RETRY
 RECHECK_AFTER = timedelta(hours=1)
 MISFIRE = MisfirePolicy.RUN_ONCE
+# A backup may take a long time; no schedule may ask for one more often than this.
+MIN_INTERVAL = timedelta(hours=1)

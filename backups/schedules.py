@@ -29,7 +29,8 @@ from backups.owner_settings import (
     WEEKDAYS,
 )
 from jobs.managed import describe_keeper
-from jobs.models import Schedule, TriggerKind
+from jobs.models import JobRun, Schedule, TriggerKind
+from jobs.services import run_now
 from tenants import owner_settings
 from tenants.models import GLOBAL_OWNER_ID, Owner, OwnerSetting
 
@@ -194,6 +195,16 @@ def ensure_backup_schedules(*, now: datetime | None = None) -> int:
             continue  # another dispatcher created it a moment ago
         created += 1
     return created
+
+
+def managed_schedule(owner_id: int) -> Schedule | None:
+    return Schedule.objects.filter(job_name=JOB_NAME, owner_id=owner_id, key=SCHEDULE_KEY).first()
+
+
+def request_backup_run(*, owner_id: int, now: datetime) -> JobRun:
+    """A manual backup run of the owner, due now, under its managed schedule's policies (overlap: a backup
+    already running makes it a skip); a worker takes it like any run."""
+    return run_now(job_name=JOB_NAME, owner_id=owner_id, schedule=managed_schedule(owner_id), now=now)
 
 
 def owners_inheriting(key: str) -> list[int]:

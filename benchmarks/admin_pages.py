@@ -177,6 +177,9 @@ def stock_urlconf():
         date_hierarchy = "slot"
         search_fields = ["job_name", "owner__name"]
         ordering = ["-slot"]
+        # A run's page would otherwise offer every run as its "retry of" (a select of a million options,
+        # minutes per request): any project has to set this much.
+        raw_id_fields = ["retry_of"]
 
     class StockScheduleAdmin(admin.ModelAdmin):
         list_display = ["id", "job_name", "owner", "key", "cron_expression", "next_run_at", "last_status"]
@@ -224,6 +227,9 @@ def pages(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
         ("schedules, search", f"{schedules}?q={term}", f"{stock_schedules}?q={term}"),
         ("dashboard", "/admin/ops/dashboard/", None),
         ("dashboard, page 20", "/admin/ops/dashboard/?page=20", None),
+        ("dashboard, live refresh", "/admin/ops/dashboard/live/", None),
+        ("owner page", "/admin/tenants/owner/7/change/", None),
+        ("backups list", "/admin/backups/backup/", None),
     ]
 
 
@@ -283,6 +289,7 @@ STAFF_PAGES = [
     ("staff: runs, status=failed", "/admin/jobs/jobrun/?status=failed"),
     ("staff: schedules", "/admin/jobs/schedule/"),
     ("staff: dashboard", "/admin/ops/dashboard/"),
+    ("staff: dashboard, live refresh", "/admin/ops/dashboard/live/"),
 ]
 
 

@@ -9,6 +9,7 @@ OVERDUE_REMINDER_DAYS = register(
         7,
         "Days after an invoice's due date to send one payment reminder (the overdue alert comes first).",
         min_value=1,
+        max_value=365,
         group="billing",
     )
 )

@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Staff see (and type) times in their own zone: their owner's, or the one they chose.
+    "tenants.viewer_zone.ViewerTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -218,6 +220,12 @@ JOBS_LOST_AFTER_SECONDS = env.int("JOBS_LOST_AFTER_SECONDS", default=60)
 # Keep the process manager's stop timeout above it plus a heartbeat plus ~10 s.
 JOBS_SHUTDOWN_GRACE_SECONDS = env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=20)
 JOBS_RUN_HISTORY_DAYS = env.int("JOBS_RUN_HISTORY_DAYS", default=90)
+# A schedule may not fire more often than this (seconds); a job may declare a longer minimum of its own.
+JOBS_MIN_INTERVAL_SECONDS = env.int("JOBS_MIN_INTERVAL_SECONDS", default=1)
+if JOBS_MIN_INTERVAL_SECONDS < 1:
+    raise ImproperlyConfigured("JOBS_MIN_INTERVAL_SECONDS must be at least 1 second.")
+# A schedule's keyword arguments are copied into every run: at most this many bytes of JSON.
+JOBS_MAX_KWARGS_BYTES = env.int("JOBS_MAX_KWARGS_BYTES", default=64 * 1024)
 # Fire-ahead: a dispatcher prepares a claim this long before its slot and commits it at the slot (see
 # jobs/dispatcher.py). Off on SQLite, whose one writer lock would be held meanwhile.
 JOBS_DISPATCH_LEAD_MS = env.int(
@@ -237,7 +245,8 @@ Q_CLUSTER = {
     "scheduler": False,
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
     "poll": env.float("Q_POLL", default=0.1),
-    "label": "Django Q2",
+    # The section django-q2's own pages (tasks, failures, queue) get in the admin index: superusers only.
+    "label": "Workers (django-q2)",
     # Where each qcluster publishes its state (alive, workers) for the ops dashboard; see CACHES.
     "cache": "cluster_stats",
 }

@@ -1,5 +1,5 @@
-"""Schedules and runs in the admin, per owner: triggers in words, next fire times, run now, pause, resume;
-cancel and retry of runs (admins of the run's owner only)."""
+"""Schedules in the admin, per owner: triggers in words, next fire times, run now, pause, resume, and only
+the fields of the chosen trigger kind on the form. Runs are ``jobs.run_admin``'s, registered from here."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -14,43 +14,31 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from jobs import (
     queue_admin,  # noqa: F401  (replaces django-q2's admins with locked-down ones)
     services,
 )
-from jobs.admin_kit import (
-    DateDrillDownFilter,
-    IndexedRunSearchMixin,
-    JobNameFilter,
-    ScaledChangeListMixin,
-    VisibleOwnerFilter,
-)
+from jobs.admin_kit import JobNameFilter, ScaledChangeListMixin, VisibleOwnerFilter
 from jobs.backfill import MAX_BACKFILL_SLOTS, BackfillRefused, backfill
 from jobs.forms import BackfillForm, ScheduleForm
 from jobs.managed import MANAGED_FIELDS, managed_note
-from jobs.models import (
-    JITTER_FIELDS,
-    POLICY_FIELDS,
-    TRIGGER_FIELDS,
-    WINDOW_FIELDS,
-    JobRun,
-    JobSwitch,
-    Schedule,
-)
-from jobs.outcomes import FAILURES
+from jobs.models import JITTER_FIELDS, POLICY_FIELDS, TRIGGER_FIELDS, WINDOW_FIELDS, JobSwitch, Schedule
 from jobs.registry import GlobalJobError, UnknownJobError
+from jobs.run_admin import run_link
 from jobs.triggers import InvalidTrigger, describe_trigger, upcoming
 from jobs.views import cron_preview
+from tenants.display import NOTHING, breakable, local_time, status_badge, time_html
 from tenants.scoping import OwnerScopedAdminMixin, SuperuserOnlyAdminMixin
 
 UPCOMING_COUNT = 5
-
-
-def local_time(moment, zone_name: str) -> str:
-    if moment is None:
-        return "—"
-    return timezone.localtime(moment, ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
+# The trigger's fields with the time zone next to the kind: the times below it are typed and shown in it.
+WHEN_FIELDS = (
+    "trigger_kind",
+    "timezone",
+    *(name for name in TRIGGER_FIELDS if name not in ("trigger_kind", "timezone")),
+)
 
 
 class ManagedFilter(admin.SimpleListFilter):
@@ -71,17 +59,7 @@ class ManagedFilter(admin.SimpleListFilter):
 @admin.register(Schedule)
 class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdmin):
     form = ScheduleForm
-    list_display = (
-        "__str__",
-        "job_name",
-        "owner",
-        "trigger",
-        "next_run_local",
-        "last_status",
-        "enabled",
-        "paused",
-        "managed",
-    )
+    list_display = ("schedule_name", "owner", "trigger", "next_run", "last_status_badge", "state", "managed")
     list_filter = ("enabled", JobNameFilter, VisibleOwnerFilter, ManagedFilter)
     list_select_related = ("owner",)
     search_fields = ("job_name", "key", "label")
@@ -91,7 +69,7 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
     readonly_fields = (
         "trigger",
         "upcoming_fire_times",
-        "next_run_local",
+        "next_run",
         "paused_at",
         "paused_reason",
         "last_run_at",
@@ -114,19 +92,8 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
                 )
             },
         ),
-        (
-            "When",
-            {
-                "fields": (
-                    *TRIGGER_FIELDS,
-                    *WINDOW_FIELDS,
-                    *JITTER_FIELDS,
-                    "trigger",
-                    "upcoming_fire_times",
-                    "next_run_local",
-                )
-            },
-        ),
+        ("When", {"fields": (*WHEN_FIELDS, "trigger", "upcoming_fire_times", "next_run")}),
+        ("Window and jitter", {"fields": (*WINDOW_FIELDS, *JITTER_FIELDS)}),
         ("Policies", {"fields": POLICY_FIELDS}),
         ("Last run", {"fields": ("last_run_at", "last_status", "consecutive_failures")}),
     )
@@ -138,11 +105,17 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
 
     def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None):
         fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            # Nothing has run or been paused yet: only what a person types.
+            (name, options), *rest = fieldsets
+            typed = [field for field in options["fields"] if field not in ("paused_at", "paused_reason")]
+            return [(name, {**options, "fields": typed}), *(item for item in rest if item[0] != "Last run")]
         notes = []
-        if obj is not None and obj.has_ended(timezone.now()):
+        if obj.has_ended(timezone.now()):
+            ended = local_time(obj.ends_at, ZoneInfo(obj.timezone))
             notes.append(
-                f"This schedule ended on {local_time(obj.ends_at, obj.timezone)} (its window's end): it "
-                "makes no more runs and is not reported as missed. Move or clear the end to run it again."
+                f"This schedule ended on {ended} (its window's end): "
+                "it makes no more runs and is not reported as missed. Move or clear the end to run it again."
             )
         if obj is not None and obj.paused_reason:
             # Said at the top of the page, not only in its field: the schedule fires no more until resumed.
@@ -160,43 +133,63 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
             return False  # its keeper would create it again; pause it instead
         return super().has_delete_permission(request, obj)
 
-    @admin.display(description="managed", boolean=True, ordering="managed_by")
+    @admin.display(description="by code", boolean=True, ordering="managed_by")
     def managed(self, schedule: Schedule) -> bool:
         return bool(schedule.managed_by)
 
+    @admin.display(description="schedule", ordering="job_name")
+    def schedule_name(self, schedule: Schedule) -> SafeString:
+        if schedule.label:
+            return format_html(
+                '{}<br><span class="quiet-note">{}</span>', schedule.label, breakable(schedule.job_name)
+            )
+        return format_html(
+            '{} <span class="quiet-note">{}</span>', breakable(schedule.job_name), schedule.key
+        )
+
     @admin.display(description="trigger")
     def trigger(self, schedule: Schedule) -> str:
+        if schedule.pk is None:
+            return "shown once saved"
         try:
-            return describe_trigger(schedule)
+            return breakable(describe_trigger(schedule))
         except (InvalidTrigger, ValueError) as invalid:
             return f"Invalid: {invalid}"
 
-    @admin.display(description="next run (schedule's time zone)", ordering="next_run_at")
-    def next_run_local(self, schedule: Schedule) -> str:
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, schedule: Schedule) -> SafeString | str:
+        if schedule.pk is None:
+            return NOTHING
         if schedule.has_ended(timezone.now()):
-            return "ended"
+            return status_badge("ended")
         if schedule.is_paused:
-            return "paused"
-        return local_time(schedule.next_run_at, schedule.timezone)
+            return status_badge("paused")
+        return time_html(schedule.next_run_at)
 
-    @admin.display(description=f"next {UPCOMING_COUNT} fire times")
+    @admin.display(description="last run", ordering="last_status")
+    def last_status_badge(self, schedule: Schedule) -> SafeString:
+        return status_badge(schedule.last_status)
+
+    @admin.display(description="state")
+    def state(self, schedule: Schedule) -> SafeString:
+        if not schedule.enabled:
+            return status_badge("disabled")
+        return status_badge("paused") if schedule.is_paused else status_badge("active")
+
+    @admin.display(description=f"next {UPCOMING_COUNT} fire times (the schedule's time zone)")
     def upcoming_fire_times(self, schedule: Schedule) -> str:
         if schedule.pk is None:
-            return "—"
+            return NOTHING
         try:
             times = upcoming(schedule, UPCOMING_COUNT, timezone.now())
         except (InvalidTrigger, ValueError) as invalid:
             return f"Invalid: {invalid}"
         if not times:
             return "none (no slot left)"
+        zone = ZoneInfo(schedule.timezone)
         return format_html(
-            "<ol>{}</ol>",
-            format_html_join("", "<li>{}</li>", ((local_time(t, schedule.timezone),) for t in times)),
+            "<ol>{}</ol>", format_html_join("", "<li>{}</li>", ((time_html(t, zone),) for t in times))
         )
-
-    @admin.display(description="paused", boolean=True)
-    def paused(self, schedule: Schedule) -> bool:
-        return schedule.is_paused
 
     def render_change_form(self, request: HttpRequest, context: dict, *args, obj=None, **kwargs):
         context["has_run_permission"] = obj is not None and self.has_run_permission(request, obj)
@@ -231,7 +224,11 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         except (GlobalJobError, UnknownJobError) as refused:
             self.message_user(request, str(refused), messages.ERROR)
         else:
-            self.message_user(request, f"Run {run.pk} of {schedule.job_name} requested.", messages.SUCCESS)
+            self.message_user(
+                request,
+                format_html("{} of {} requested.", run_link(run), schedule.job_name),
+                messages.SUCCESS,
+            )
         return HttpResponseRedirect(reverse("admin:jobs_schedule_change", args=[schedule.pk]))
 
     @admin.action(description="Run now", permissions=["run"])
@@ -307,116 +304,6 @@ class ScheduleAdmin(ScaledChangeListMixin, OwnerScopedAdminMixin, admin.ModelAdm
         for schedule in schedules:
             step(schedule, now)
         self.message_user(request, done.format(count=len(schedules)), messages.SUCCESS)
-
-
-class StatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return JobRun.Status.choices
-
-    def queryset(self, request, queryset):
-        return queryset.filter(status=self.value()) if self.value() else queryset
-
-
-@admin.register(JobRun)
-class JobRunAdmin(ScaledChangeListMixin, IndexedRunSearchMixin, OwnerScopedAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "job_name",
-        "owner",
-        "slot",
-        "status",
-        "attempt",
-        "trigger",
-        "started_at",
-        "duration",
-    )
-    # None of these lists its choices with a DISTINCT over the table (see jobs.admin_kit).
-    list_filter = (StatusFilter, JobNameFilter, VisibleOwnerFilter, ("slot", DateDrillDownFilter))
-    # Shows the search box; IndexedRunSearchMixin turns a term into indexed lookups (id, job, owner).
-    search_fields = ("job_name",)
-    list_select_related = ("owner",)
-    show_full_result_count = False
-    list_per_page = 50
-    ordering = ("-slot",)
-    readonly_fields = ("formatted_traceback",)
-    exclude = ("traceback",)
-    CANCELLABLE = (JobRun.Status.SCHEDULED, *JobRun.IN_FLIGHT)
-
-    @admin.display(description="traceback")
-    def formatted_traceback(self, run: JobRun) -> str:
-        return format_html("<pre>{}</pre>", run.traceback) if run.traceback else "—"
-
-    def get_readonly_fields(self, request: HttpRequest, obj: JobRun | None = None) -> list[str]:
-        return [field.name for field in JobRun._meta.fields if field.name != "traceback"] + [
-            "formatted_traceback"
-        ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are made by the dispatcher and "Run now", never typed in
-
-    def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
-        return False  # history is read-only; cancel and retry are their own POST views
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        run = self.get_object(request, object_id)
-        # Cancel and retry: admins of the run's owner (their role's run right), never viewers.
-        steer = run is not None and self.has_run_permission(request, run)
-        extra_context = {
-            **(extra_context or {}),
-            "can_cancel": steer and run.status in self.CANCELLABLE,
-            "can_retry": steer and run.status in FAILURES,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def get_urls(self):
-        steering = [
-            path(
-                f"<path:object_id>/{action}/",
-                self.admin_site.admin_view(getattr(self, f"{action}_view")),
-                name=f"jobs_jobrun_{action}",
-            )
-            for action in ("cancel", "retry")
-        ]
-        return [*steering, *super().get_urls()]
-
-    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
-        run = self._run_to_steer(request, object_id)
-        who = request.user.get_username()
-        try:
-            status = services.cancel_run(
-                run=run, now=timezone.now(), reason=f"Cancelled by {who} in the admin."
-            )
-        except services.RunStateRefused as refused:
-            self.message_user(request, str(refused), messages.ERROR)
-        else:
-            if status == JobRun.Status.CANCELLED:
-                self.message_user(request, f"Run {run.pk} cancelled.", messages.SUCCESS)
-            else:
-                self.message_user(
-                    request,
-                    f"Run {run.pk} is running: its worker stops it at its next heartbeat.",
-                    messages.INFO,
-                )
-        return HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[run.pk]))
-
-    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
-        run = self._run_to_steer(request, object_id)
-        try:
-            retry = services.retry_run(run=run, now=timezone.now())
-        except (services.RunStateRefused, UnknownJobError) as refused:
-            self.message_user(request, str(refused), messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[run.pk]))
-        self.message_user(request, f"Run {retry.pk} requested (attempt {retry.attempt}).", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:jobs_jobrun_change", args=[retry.pk]))
-
-    def _run_to_steer(self, request: HttpRequest, object_id: str) -> JobRun:
-        run = self.get_object(request, object_id)  # another owner's run: 404 (OwnerScopedAdminMixin)
-        if request.method != "POST" or run is None or not self.has_run_permission(request, run):
-            raise PermissionDenied
-        return run
 
 
 @admin.register(JobSwitch)

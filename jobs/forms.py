@@ -1,4 +1,5 @@
-"""The schedule form: job names from the registry, trigger fields checked by ``validate_trigger``; the
+"""The schedule form: job names from the registry, times typed in the schedule's own zone, only the fields
+of the chosen trigger kind, and every refusal of ``Schedule.clean`` (``jobs.limits``) on its field; the
 backfill form of the schedule admin's Backfill action."""
 
 import re
@@ -9,11 +10,41 @@ from django import forms
 from django.utils import timezone
 
 from jobs.backfill import BackfillOverlap
-from jobs.models import JITTER_FIELDS, POLICY_FIELDS, TRIGGER_FIELDS, WINDOW_FIELDS, Schedule
+from jobs.models import (
+    JITTER_FIELDS,
+    POLICY_FIELDS,
+    TRIGGER_FIELDS,
+    TRIGGER_KIND_FIELDS,
+    WINDOW_FIELDS,
+    Schedule,
+)
 from jobs.registry import registered_jobs
 from jobs.triggers import parse_excluded_dates
-from jobs.widgets import CronExpressionInput
+from jobs.widgets import CronExpressionInput, TriggerKindSelect
 from tenants.forms import TimezoneField
+from tenants.timezones import is_time_zone
+
+# The browser's own date and time picker; seconds included, so a stored time shows as it is.
+LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+class ScheduleTimeField(forms.DateTimeField):
+    """A date and time typed, and shown, in the schedule's own time zone (``zone``, set by the form), not
+    the viewer's: "09:00" of a schedule in Europe/Berlin means 09:00 in Berlin."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format=LOCAL_INPUT_FORMAT)
+
+    def __init__(self, **kwargs) -> None:
+        self.zone = ZoneInfo("UTC")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: object) -> object:
+        with timezone.override(self.zone):
+            return super().prepare_value(value)
+
+    def to_python(self, value: object) -> datetime | None:
+        with timezone.override(self.zone):
+            return super().to_python(value)
 
 
 class ExcludedDatesField(forms.Field):
@@ -42,11 +73,24 @@ class ScheduleForm(forms.ModelForm):
 
     job_name = forms.ChoiceField(label="Job")
     timezone = TimezoneField()
-    # Tenant staff (``ScheduleAdmin.get_form``) are not offered the jobs that work on every owner at once.
-    offers_global_jobs = True
+    interval_anchor = ScheduleTimeField(
+        required=False,
+        help_text="Slots are counted from this time, in the schedule's time zone (empty: when it is saved).",
+    )
+    run_at = ScheduleTimeField(
+        required=False, label="Run at", help_text="Date and time, in the schedule's time zone."
+    )
+    starts_at = ScheduleTimeField(
+        required=False, help_text="No slot before this time, in the schedule's time zone (empty: no start)."
+    )
+    ends_at = ScheduleTimeField(
+        required=False, help_text="No slot after this time, in the schedule's time zone (empty: no end)."
+    )
     excluded_dates = ExcludedDatesField(
         required=False, help_text=Schedule._meta.get_field("excluded_dates").help_text + " One per line."
     )
+    # Tenant staff (``ScheduleAdmin.get_form``) are not offered the jobs that work on every owner at once.
+    offers_global_jobs = True
 
     class Meta:
         model = Schedule
@@ -62,11 +106,18 @@ class ScheduleForm(forms.ModelForm):
             "enabled",
             *POLICY_FIELDS,
         ]
-        # The cron expression in words and its next fire times while typing (jobs.views.cron_preview).
-        widgets = {"cron_expression": CronExpressionInput()}
+        widgets = {
+            # The cron expression in words and its next fire times while typing (jobs.views.cron_preview).
+            "cron_expression": CronExpressionInput(),
+            "trigger_kind": TriggerKindSelect(kind_fields=TRIGGER_KIND_FIELDS),
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        zone = ZoneInfo(self._zone_name())
+        for field in self.fields.values():
+            if isinstance(field, ScheduleTimeField):
+                field.zone = zone
         if "job_name" not in self.fields:
             return  # read-only here (a managed schedule)
         choices = [
@@ -80,11 +131,12 @@ class ScheduleForm(forms.ModelForm):
             choices.append((current, f"{current} (not registered)"))
         self.fields["job_name"].choices = choices
 
-    def clean_kwargs(self) -> dict:
-        kwargs = self.cleaned_data["kwargs"]
-        if not isinstance(kwargs, dict):
-            raise forms.ValidationError('Keyword arguments are a JSON object, e.g. {"full": true}.')
-        return kwargs
+    def _zone_name(self) -> str:
+        """The zone the times are typed in: the one submitted with them, else the schedule's."""
+        submitted = self.data.get(self.add_prefix("timezone")) if self.is_bound else None
+        if submitted and is_time_zone(submitted):
+            return submitted
+        return self.instance.timezone if is_time_zone(self.instance.timezone or "") else "UTC"
 
 
 class WallClockField(forms.DateTimeField):

@@ -2,14 +2,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from jobs import limits
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.queues import DEFAULT_QUEUE
 from jobs.registry import GlobalJobError, check_owner_may_run, job_queue
-from jobs.timeouts import max_timeout_seconds
 from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger, validate_window
 from jobs.wakeup import wake_dispatchers
 from tenants.models import GLOBAL_OWNER_ID, Owner
@@ -78,7 +79,11 @@ class Schedule(models.Model):
     )
     misfire_grace_seconds = models.PositiveIntegerField(default=300)
     catch_up_limit = models.PositiveIntegerField(default=10)
-    max_attempts = models.PositiveSmallIntegerField(default=1)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1, "At least 1: the first attempt counts (1 means no retries).")],
+        help_text="Attempts per slot, the first one included (1: no retries).",
+    )
     retry_backoff_seconds = models.PositiveIntegerField(default=30)
     timeout_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: the longest allowed (JOBS_MAX_TIMEOUT minus 30 s)."
@@ -156,6 +161,8 @@ class Schedule(models.Model):
         return instance
 
     def clean(self) -> None:
+        """Refuse a trigger that cannot fire as meant, a job a tenant may not run, and what breaks the limits
+        of ``jobs.limits``."""
         errors: dict[str, str] = {}
         for validate in (self._validate_trigger, self._validate_window):
             try:
@@ -175,13 +182,10 @@ class Schedule(models.Model):
             check_owner_may_run(self.job_name, self.owner_id)
         except GlobalJobError as refused:
             raise ValidationError({"owner": str(refused)}) from None
-        if self.timeout_seconds is not None and self.timeout_seconds > max_timeout_seconds():
-            raise ValidationError(
-                {
-                    "timeout_seconds": f"At most {max_timeout_seconds()} s (JOBS_MAX_TIMEOUT minus the 30 s "
-                    "django-q2 needs before its hard kill)."
-                }
-            )
+        retimed = getattr(self, "_saved_timing", None) != self._timing()
+        errors = limits.schedule_errors(self, now=timezone.now(), retimed=retimed)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_active(self) -> bool:
@@ -278,6 +282,14 @@ POLICY_FIELDS = (
 WINDOW_FIELDS = ("starts_at", "ends_at", "excluded_dates")
 JITTER_FIELDS = ("jitter_seconds",)
 MAX_JITTER_SECONDS = 86400
+
+# The fields only one trigger kind uses: the schedule form shows those of the chosen kind (jobs.widgets);
+# a trigger field listed under no kind (the time zone) belongs to every kind.
+TRIGGER_KIND_FIELDS = {
+    TriggerKind.CRON: ("cron_expression",),
+    TriggerKind.INTERVAL: ("interval_seconds", "interval_anchor"),
+    TriggerKind.ONCE: ("run_at",),
+}
 # The fields that decide when a schedule fires next: changing one recomputes next_run_at.
 TIMING_FIELDS = (*TRIGGER_FIELDS, *WINDOW_FIELDS, "enabled", "paused_at")
 
@@ -520,7 +532,7 @@ class JobRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.job_name} @ {self.slot:%Y-%m-%d %H:%M:%S} #{self.attempt} ({self.status})"
+        return f"{self.job_name} @ {self.slot:%Y-%m-%d %H:%M:%S} UTC #{self.attempt} ({self.status})"
 
     @property
     def is_finished(self) -> bool:

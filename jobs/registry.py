@@ -56,7 +56,7 @@ class GlobalJobError(ValueError):
 
 
 class InvalidJobArguments(ValueError):
-    """Keyword arguments that the job's function cannot be called with; the message says which and why."""
+    """Keyword arguments a job cannot be called with: every run with them would fail. Says why, plainly."""
 
 
 @dataclass(frozen=True)
@@ -92,25 +92,41 @@ class JobDefinition:
     ensure_schedules: Callable[..., object] | None = None
     # The queue its runs go to (jobs.queues): a qcluster started with --queue NAME takes only those.
     queue: str = DEFAULT_QUEUE
+    # Its runs may not come closer together than this (a job that takes longer), on top of the global
+    # JOBS_MIN_INTERVAL_SECONDS; schedules that would fire more often are refused (jobs.limits).
+    min_interval: timedelta | None = None
 
     @property
     def has_default_schedule(self) -> bool:
         return self.cron is not None or self.every is not None
 
     def check_kwargs(self, kwargs: Mapping[str, Any]) -> None:
-        """Raise ``InvalidJobArguments`` unless the job can be called with ``kwargs`` (after its context).
-
-        Binds them to the function's signature, ``None`` standing in for the context, so a missing
-        required argument or an unknown name is refused before a run is made, not when it fails.
-        """
+        """Raise ``InvalidJobArguments`` unless the job can be called as ``func(ctx, **kwargs)``."""
         if not isinstance(kwargs, Mapping):
             raise InvalidJobArguments(
-                f"Job {self.name}: keyword arguments are a mapping of names to values, not {kwargs!r}."
+                f"Job {self.name}: keyword arguments are a mapping of names to values (a JSON object, "
+                f'e.g. {{"full": true}}), not {kwargs!r}.'
             )
+        signature = inspect.signature(self.func)
         try:
-            inspect.signature(self.func).bind(None, **kwargs)
+            signature.bind(None, **kwargs)
         except TypeError as error:
-            raise InvalidJobArguments(f"Job {self.name} cannot take these arguments: {error}.") from None
+            raise InvalidJobArguments(
+                f"The job {self.name} cannot take these arguments ({error}); it takes {_accepted(signature)}."
+            ) from None
+
+
+def _accepted(signature: inspect.Signature) -> str:
+    """What a job's signature accepts besides its context, in words."""
+    parameters = list(signature.parameters.values())[1:]
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return "any keyword arguments"
+    names = [
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    ]
+    return f"only {', '.join(names)}" if names else "no arguments"
 
 
 _REGISTRY: dict[str, JobDefinition] = {}
@@ -121,6 +137,8 @@ def job(name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..
     if options.get("cron") and options.get("every"):
         raise ValueError(f"Job {name}: give a cron expression or an interval, not both.")
     validate_queue_name(options.get("queue", DEFAULT_QUEUE))
+    if options.get("every") and options.get("min_interval") and options["every"] < options["min_interval"]:
+        raise ValueError(f"Job {name}: its default interval is shorter than its own min_interval.")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         existing = _REGISTRY.get(name)

@@ -255,8 +255,10 @@ def _describe_kind(schedule: TriggerFields) -> str:
             return "Interval not set"
         words = describe_interval(schedule.interval_seconds)
         anchor = schedule.interval_anchor
-        # Saving pins the anchor to the creation time; only an anchor chosen on purpose is worth a mention.
-        if anchor is not None and anchor != schedule.created_at:
+        # Saving pins the anchor to the creation time (to the second); only an anchor chosen on purpose is
+        # worth a mention.
+        created = schedule.created_at
+        if anchor is not None and (created is None or abs(anchor - created) >= timedelta(seconds=1)):
             words += f", counted from {_local_text(anchor, schedule.timezone)}"
         return words
     if kind == ONCE:

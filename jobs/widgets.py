@@ -1,9 +1,12 @@
-"""The schedule form's cron input: while typing, the expression in words and its next fire times.
+"""The schedule form's widgets: the cron input (while typing, the expression in words and its next fire
+times) and the trigger kind's select (only the fields of the chosen kind show).
 
 ``CronExpressionInput`` is a text input whose script (``jobs/cron_preview.js``) asks the schedule admin's
 cron preview (``jobs.views.cron_preview``) and shows the answer below the field, in the form's time zone,
 or the reason the expression is invalid.
 """
+
+import json
 
 from django import forms
 from django.urls import reverse_lazy
@@ -31,3 +34,17 @@ class CronExpressionInput(forms.TextInput):
                 **(attrs or {}),
             }
         )
+
+
+class TriggerKindSelect(forms.Select):
+    """The trigger kind's select; its script (``jobs/trigger_fields.js``) shows only the rows of the fields
+    the chosen kind uses. ``kind_fields`` maps each kind to its own fields (``TRIGGER_KIND_FIELDS``); rows of
+    fields under no kind always show, and without the script every row shows (nothing is hidden by the
+    server)."""
+
+    class Media:
+        js = ["jobs/trigger_fields.js"]
+
+    def __init__(self, attrs: dict | None = None, *, kind_fields: dict[str, tuple[str, ...]]) -> None:
+        mapping = {str(kind): list(fields) for kind, fields in kind_fields.items()}
+        super().__init__({"data-trigger-fields": json.dumps(mapping), **(attrs or {})})

@@ -1,33 +1,35 @@
 """What the operations dashboard shows, as plain functions of ``now`` and the owners in scope.
 
 Every function asks a fixed number of bounded queries, whatever the number of schedules, runs, owners or
-backups: a page of schedules and one aggregate over their runs, the first fire times of the next day, the
-schedules failing now, and one annotated query for the backups. ``owner_ids`` is the viewer's scope from
-``tenants.scoping.visible_owner_ids`` (``None``: every owner).
+backups: a page of schedules and one aggregate over their runs, the schedules failing now (with when their
+failures began), the engine processes, and one annotated query for the backups. The next 24 hours are
+``ops.upcoming``'s, the counts and large charts ``ops.activity``'s. ``owner_ids`` is the viewer's scope
+from ``tenants.scoping.visible_owner_ids`` (``None``: every owner).
 """
 
-import heapq
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from django.db.models import Avg, Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, Case, Count, DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, TruncDate
 
 from backups.models import Backup
-from jobs import djangoq, triggers
+from jobs import djangoq
 from jobs.health import queue_depths
-from jobs.models import JobRun, Schedule
+from jobs.models import EngineProcess, JobRun, Schedule
 from ops.svg import DayRuns
 from tenants.models import Owner
 
 HISTORY_DAYS = 30
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # "no success ever": every failure counts
 SCHEDULES_PER_PAGE = 25
 FAILED = (JobRun.Status.FAILED, JobRun.Status.TIMED_OUT, JobRun.Status.LOST)
 # Outcomes that count for the success rate; skipped and cancelled runs say nothing about the job's health.
 DECIDED = (JobRun.Status.SUCCEEDED, *FAILED)
 
 
-def _scoped(queryset: QuerySet, owner_ids: set[int] | None, lookup: str = "owner_id") -> QuerySet:
+def scoped(queryset: QuerySet, owner_ids: set[int] | None, lookup: str = "owner_id") -> QuerySet:
+    """``queryset`` restricted to the viewer's owners (``None``: every owner)."""
     return queryset if owner_ids is None else queryset.filter(**{f"{lookup}__in": owner_ids})
 
 
@@ -37,7 +39,7 @@ def _scoped(queryset: QuerySet, owner_ids: set[int] | None, lookup: str = "owner
 @dataclass(frozen=True)
 class ScheduleHealth:
     schedule: Schedule
-    days: list[DayRuns]  # HISTORY_DAYS UTC days, oldest first, today last
+    days: list[DayRuns]  # HISTORY_DAYS days of the viewer's zone, oldest first, today last
 
     def success_rate(self, last_days: int) -> float | None:
         """Share of succeeded among succeeded and failed runs in the last days (None: no such run)."""
@@ -65,9 +67,15 @@ class HealthPage:
 
 
 def schedule_health(
-    now: datetime, owner_ids: set[int] | None, *, page: int = 1, per_page: int = SCHEDULES_PER_PAGE
+    now: datetime,
+    owner_ids: set[int] | None,
+    *,
+    zone: tzinfo,
+    page: int = 1,
+    per_page: int = SCHEDULES_PER_PAGE,
 ) -> HealthPage:
-    """One page of schedules (by owner, job and key) with their runs per day over the last 30 days.
+    """One page of schedules (by owner, job and key) with their runs per day (of ``zone``) over the last
+    30 days.
 
     Two queries: the page of schedules (one extra row tells whether a next page exists, so nothing is
     counted), and one aggregate over the page's runs that uses the (schedule, slot) index.
@@ -77,7 +85,7 @@ def schedule_health(
     # The latest run of any kind (scheduled, manual, retry), read on the (schedule, slot) index.
     latest = JobRun.objects.filter(schedule=OuterRef("pk")).order_by("-slot", "-id")
     schedules = list(
-        _scoped(Schedule.objects.select_related("owner"), owner_ids)
+        scoped(Schedule.objects.select_related("owner"), owner_ids)
         .annotate(
             latest_run_id=Subquery(latest.values("id")[:1]),
             latest_run_slot=Subquery(latest.values("slot")[:1]),
@@ -87,15 +95,15 @@ def schedule_health(
     )
     has_next = len(schedules) > per_page
     schedules = schedules[:per_page]
-    today = now.astimezone(UTC).date()
+    today = now.astimezone(zone).date()
     first_day = today - timedelta(days=HISTORY_DAYS - 1)
     per_day = (
         JobRun.objects.filter(
             schedule_id__in=[schedule.pk for schedule in schedules],
-            slot__gte=datetime.combine(first_day, datetime.min.time(), tzinfo=UTC),
+            slot__gte=datetime.combine(first_day, datetime.min.time(), tzinfo=zone),
             slot__lte=now,
         )
-        .annotate(day=TruncDate("slot", tzinfo=UTC))
+        .annotate(day=TruncDate("slot", tzinfo=zone))
         .values("schedule_id", "day")
         .annotate(
             succeeded=Count("id", filter=Q(status=JobRun.Status.SUCCEEDED)),
@@ -125,65 +133,33 @@ def schedule_health(
     return HealthPage(rows=rows, page=page, has_next=has_next)
 
 
-# --- The next 24 hours -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UpcomingRun:
-    at: datetime
-    schedule: Schedule
-
-
-def upcoming_runs(
-    now: datetime,
-    owner_ids: set[int] | None,
-    *,
-    horizon: timedelta = timedelta(hours=24),
-    limit: int = 200,
-    per_schedule: int = 24,
-) -> tuple[list[UpcomingRun], bool]:
-    """The first ``limit`` fire times between now and ``now + horizon``, soonest first.
-
-    One query for the ``limit`` schedules due soonest (the dispatcher's own ``next_run_at`` index), then
-    a merge that computes a schedule's following slot only when its current one is taken: at most
-    ``limit`` trigger computations. A schedule contributes at most ``per_schedule`` fire times, so one
-    that fires every minute cannot hide the rest of the day. Returns the runs and whether more fire in
-    the horizon than are shown.
-    """
-    end = now + horizon
-    schedules = list(
-        _scoped(Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__lt=end), owner_ids)
-        .select_related("owner")
-        .order_by("next_run_at")[:limit]
-    )
-    # (fire time, position, slots taken so far); the position breaks ties and finds the schedule.
-    pending = [(schedule.next_run_at, position, 0) for position, schedule in enumerate(schedules)]
-    heapq.heapify(pending)
-    found: list[UpcomingRun] = []
-    capped = False
-    while pending and len(found) < limit:
-        at, position, taken = heapq.heappop(pending)
-        schedule = schedules[position]
-        found.append(UpcomingRun(at=at, schedule=schedule))
-        following = triggers.next_fire_after(schedule, at)
-        if following is not None and following < end:
-            if taken + 1 < per_schedule:
-                heapq.heappush(pending, (following, position, taken + 1))
-            else:
-                capped = True
-    return found, capped or bool(pending)
-
-
 # --- Failing now ----------------------------------------------------------------------------------------
 
 
 def failing_schedules(owner_ids: set[int] | None, *, limit: int = 50) -> list[Schedule]:
     """Schedules whose latest run failed, timed out or was lost (those paused on failure among them),
-    most recent first."""
+    most recent first, each with ``failing_since``: when the first failed run after its last success
+    ended (its slot, for a run that never finished). Two lookups per schedule on the (schedule, slot) index.
+    """
+    last_success = (
+        JobRun.objects.filter(schedule=OuterRef("pk"), status=JobRun.Status.SUCCEEDED)
+        .order_by("-slot")
+        .values("slot")[:1]
+    )
+    since_then = Coalesce(Subquery(last_success), Value(EARLIEST, DateTimeField()))
+    first_failure = JobRun.objects.filter(
+        schedule=OuterRef("pk"), status__in=FAILED, slot__gt=OuterRef("last_success_slot")
+    ).order_by("slot")
     return list(
-        _scoped(Schedule.objects.filter(last_status__in=FAILED), owner_ids)
+        scoped(Schedule.objects.filter(last_status__in=FAILED), owner_ids)
         .select_related("owner")
-        .order_by("-last_run_at")[:limit]
+        .annotate(last_success_slot=since_then)
+        .annotate(
+            failing_since=Coalesce(
+                Subquery(first_failure.values("finished_at")[:1]), Subquery(first_failure.values("slot")[:1])
+            )
+        )
+        .order_by(F("last_run_at").desc(nulls_last=True), "pk")[:limit]
     )
 
 
@@ -194,7 +170,7 @@ def failing_problem(schedule: Schedule) -> str:
     return f"last run {schedule.last_status}"
 
 
-# --- Workers -----------------------------------------------------------------------------------------------
+# --- Workers and dispatchers ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -203,6 +179,28 @@ class WorkerState:
     queue_depths: dict[str, int]  # tasks waiting in the broker, per queue
     broker: str
     error: str = ""  # the broker could not be asked (Redis down)
+
+
+@dataclass(frozen=True)
+class EngineProcessState:
+    process: EngineProcess
+    state: str  # "alive", "silent" (no beat within the silence limit), "stopped"
+
+
+def engine_processes(
+    now: datetime, *, within: timedelta = timedelta(hours=1), limit: int = 20
+) -> list[EngineProcessState]:
+    """The qclusters and standalone dispatchers that beat within ``within``, latest beat first: the ones
+    alive, and the ones that stopped or went silent lately (a dead machine shows here before its runs are
+    lost)."""
+    processes = EngineProcess.objects.filter(last_beat_at__gte=now - within).order_by("-last_beat_at")[:limit]
+    return [
+        EngineProcessState(
+            process=process,
+            state="stopped" if process.stopped_at else ("alive" if process.is_alive(now) else "silent"),
+        )
+        for process in processes
+    ]
 
 
 def worker_state(now: datetime) -> WorkerState:
@@ -250,7 +248,7 @@ def backup_overview(owner_ids: set[int] | None, *, limit: int = 200) -> tuple[li
     newest = Backup.objects.filter(owner=OuterRef("pk")).order_by("-started_at")
     good = newest.filter(status=Backup.Status.VERIFIED)
     owners = list(
-        _scoped(Owner.objects.filter(is_active=True), owner_ids, lookup="pk")
+        scoped(Owner.objects.filter(is_active=True), owner_ids, lookup="pk")
         .annotate(
             last_good_at=Subquery(good.values("started_at")[:1]),
             last_good_size=Subquery(good.values("size")[:1]),

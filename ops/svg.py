@@ -7,10 +7,13 @@ The markup is built from numbers and fixed colours; every piece of text (labels,
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Protocol
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+from tenants.display import human_duration
 
 SUCCESS = "#2e7d32"
 FAILURE = "#c62828"
@@ -21,7 +24,7 @@ LINE = "#1565c0"
 
 @dataclass(frozen=True)
 class DayRuns:
-    """One UTC day of one schedule's runs, as the charts need it."""
+    """One day of runs (of one schedule, or of all in view), as the charts need it."""
 
     day: date
     succeeded: int = 0
@@ -33,48 +36,103 @@ class DayRuns:
     def total(self) -> int:
         return self.succeeded + self.failed + self.other
 
+    @property
+    def label(self) -> str:
+        return f"{self.day:%Y-%m-%d}"
 
-def _svg(width: int, height: int, label: str, shapes: list[str]) -> SafeString:
-    """Wrap shapes in an accessible SVG; ``shapes`` hold numbers, fixed colours and escaped text only."""
+
+@dataclass(frozen=True)
+class MinuteRuns:
+    """One minute of runs (by their slot), labelled in the viewer's zone."""
+
+    label: str
+    succeeded: int = 0
+    failed: int = 0
+    other: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed + self.other
+
+
+class Buckets(Protocol):
+    label: str
+    succeeded: int
+    failed: int
+    other: int
+    total: int
+
+
+def _svg(width: int, height: int, label: str, shapes: list[str], *, css: str = "ops-chart") -> SafeString:
+    """Wrap shapes in an accessible SVG; ``shapes`` hold numbers, fixed colours and escaped text only.
+
+    The chart scales down with its box (CSS ``max-width: 100%``), never pushing a table wider.
+    """
     text = escape(label)
     markup = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="ops-chart" width="{width}" height="{height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{css}" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{text}"><title>{text}</title>'
         f"{''.join(shapes)}</svg>"
     )
     return mark_safe(markup)  # noqa: S308 - every text part above was escaped
 
 
-def outcome_bars(days: Sequence[DayRuns], *, label: str, bar_width: int = 5, height: int = 24) -> SafeString:
-    """One stacked bar per day: succeeded (green) under failed (red) under the rest (grey).
-
-    Bars are scaled to the busiest day; a day without runs shows as a thin grey tick.
-    """
+def outcome_bars(
+    buckets: Sequence[Buckets], *, label: str, bar_width: int = 5, height: int = 24, top: int = 0
+) -> SafeString:
+    """One stacked bar per bucket (a day, a minute): succeeded (green) under failed (red) under the rest
+    (grey), each with a tooltip. Bars are scaled to the busiest bucket; an empty one is a thin grey tick.
+    ``top`` leaves that much room above the bars (for a caption drawn by the caller)."""
     gap = 1
-    width = max(1, len(days) * (bar_width + gap))
-    busiest = max((day.total for day in days), default=0) or 1
+    width = max(1, len(buckets) * (bar_width + gap))
+    busiest = max((bucket.total for bucket in buckets), default=0) or 1
+    room = height - top
     shapes = []
-    for index, day in enumerate(days):
+    for index, bucket in enumerate(buckets):
         x = index * (bar_width + gap)
-        if day.total == 0:
+        if bucket.total == 0:
             shapes.append(
                 f'<rect x="{x}" y="{height - 1}" width="{bar_width}" height="1" fill="{EMPTY}">'
-                f"<title>{day.day:%Y-%m-%d}: no runs</title></rect>"
+                f"<title>{escape(bucket.label)}: no runs</title></rect>"
             )
             continue
-        tooltip = f"{day.day:%Y-%m-%d}: {day.succeeded} succeeded, {day.failed} failed"
-        if day.other:
-            tooltip += f", {day.other} other"
+        tooltip = f"{bucket.label}: {bucket.succeeded} succeeded, {bucket.failed} failed"
+        if bucket.other:
+            tooltip += f", {bucket.other} other"
         y = height
         segments = []
-        for count, colour in ((day.succeeded, SUCCESS), (day.failed, FAILURE), (day.other, OTHER)):
+        for count, colour in ((bucket.succeeded, SUCCESS), (bucket.failed, FAILURE), (bucket.other, OTHER)):
             if not count:
                 continue
-            segment = max(1, round(count / busiest * height))
+            segment = max(1, round(count / busiest * room))
             y -= segment
             segments.append(f'<rect x="{x}" y="{y}" width="{bar_width}" height="{segment}" fill="{colour}"/>')
         shapes.append(f"<g><title>{escape(tooltip)}</title>{''.join(segments)}</g>")
     return _svg(width, height, label, shapes)
+
+
+def outcome_histogram(buckets: Sequence[Buckets], *, label: str, bar_width: int = 9) -> SafeString:
+    """The dashboard's large chart: ``outcome_bars`` with the busiest count written at the top left and
+    the first and last bucket's labels under the bars; scales down with its box."""
+    height, axis = 96, 14
+    bars = outcome_bars(buckets, label=label, bar_width=bar_width, height=height - axis, top=12)
+    width = max(1, len(buckets) * (bar_width + 1))
+    busiest = max((bucket.total for bucket in buckets), default=0)
+    inner = bars[bars.index("</title>") + len("</title>") : -len("</svg>")]
+    shapes = [
+        inner,
+        f'<text x="0" y="9" font-size="9" fill="{OTHER}">max {busiest} per bar</text>',
+        f'<line x1="0" y1="{height - axis}" x2="{width}" y2="{height - axis}" stroke="{EMPTY}"/>',
+    ]
+    if buckets:
+        shapes.append(
+            f'<text x="0" y="{height - 2}" font-size="9" fill="{OTHER}">{escape(buckets[0].label)}</text>'
+        )
+        shapes.append(
+            f'<text x="{width}" y="{height - 2}" font-size="9" fill="{OTHER}" text-anchor="end">'
+            f"{escape(buckets[-1].label)}</text>"
+        )
+    return _svg(width, height, label, shapes, css="ops-chart ops-chart-wide")
 
 
 def duration_line(days: Sequence[DayRuns], *, label: str, step: int = 6, height: int = 24) -> SafeString:
@@ -104,9 +162,11 @@ def duration_line(days: Sequence[DayRuns], *, label: str, step: int = 6, height:
                 f'<polyline points="{coordinates}" fill="none" stroke="{LINE}" stroke-width="1.5"/>'
             )
         elif points:
+            # A day on its own (the only one with runs, or between two without) is a dot big enough to see.
             x, y = points[0]
-            shapes.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.5" fill="{LINE}"/>')
-    return _svg(width, height, f"{label} (slowest day: {format_duration(slowest)})", shapes)
+            shapes.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{LINE}"/>')
+    baseline = f'<rect x="0" y="{height - 1}" width="{width}" height="1" fill="{EMPTY}"/>'
+    return _svg(width, height, f"{label} (slowest day: {human_duration(slowest)})", [baseline, *shapes])
 
 
 @dataclass(frozen=True)
@@ -121,23 +181,27 @@ def timeline(
     start: datetime,
     end: datetime,
     label: str,
+    zone: tzinfo = UTC,
     width: int = 720,
     height: int = 28,
 ) -> SafeString:
-    """A horizontal axis from ``start`` to ``end`` with an hour tick every hour and a mark per fire time."""
+    """A horizontal axis from ``start`` to ``end`` with a tick at every full hour of ``zone`` (labelled
+    every six hours) and a mark per fire time."""
     span = (end - start).total_seconds() or 1
 
     def x_of(moment: datetime) -> float:
         return round((moment - start).total_seconds() / span * (width - 2) + 1, 1)
 
     shapes = [f'<line x1="0" y1="{height - 1}" x2="{width}" y2="{height - 1}" stroke="{OTHER}"/>']
-    hour = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    hour = start.astimezone(zone).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    hour = hour.astimezone(UTC)
     while hour < end:
         x = x_of(hour)
+        local = hour.astimezone(zone)
         shapes.append(f'<line x1="{x}" y1="{height - 6}" x2="{x}" y2="{height}" stroke="{OTHER}"/>')
-        if hour.hour % 6 == 0:
+        if local.hour % 6 == 0:
             shapes.append(
-                f'<text x="{x + 1}" y="{height - 7}" font-size="8" fill="{OTHER}">{hour:%H:%M}</text>'
+                f'<text x="{x + 1}" y="{height - 7}" font-size="8" fill="{OTHER}">{local:%H:%M}</text>'
             )
         hour += timedelta(hours=1)
     for mark in marks:
@@ -145,18 +209,4 @@ def timeline(
             f'<circle cx="{x_of(max(mark.at, start))}" cy="{height / 2}" r="3" fill="{LINE}" '
             f'fill-opacity="0.6"><title>{escape(mark.label)}</title></circle>'
         )
-    return _svg(width, height, label, shapes)
-
-
-def format_duration(value: timedelta | None) -> str:
-    """Short human form: 850 ms, 12.3 s, 4 min 05 s, 2 h 10 min."""
-    if value is None:
-        return "-"
-    seconds = value.total_seconds()
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    return _svg(width, height, label, shapes, css="ops-chart ops-chart-wide")

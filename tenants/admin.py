@@ -1,10 +1,13 @@
 """Owners, their settings and memberships, and the user accounts: who may see which owner.
 
+An owner's page shows what other apps say about the owner (``tenants.owner_page``: its backups, for one)
+and, to those who may change it, every setting key as a typed input with the value in force
+(``tenants.settings_form``); viewers see the effective settings as a table.
+
 User accounts and memberships are for superusers only. Groups are not offered: permissions come from
 membership roles alone (``tenants.permissions``), so a group or a hand-given permission would grant nothing.
 """
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
@@ -12,40 +15,11 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from tenants import owner_settings, setting_keys
-from tenants.forms import TimezoneField
-from tenants.models import GLOBAL_OWNER_ID, Membership, Owner, OwnerSetting
-from tenants.scoping import OwnerScopedAdminMixin, OwnerScopedInlineMixin, SuperuserOnlyAdminMixin
-
-
-class OwnerForm(forms.ModelForm):
-    timezone = TimezoneField()
-
-    class Meta:
-        model = Owner
-        fields = ["name", "slug", "timezone", "contact_email", "is_active"]
-
-
-class OwnerSettingForm(forms.ModelForm):
-    """One stored value; the model's clean() validates it against the key's registered type."""
-
-    key = forms.ChoiceField(
-        choices=lambda: [("", "---------")] + [(d.key, d.key) for d in setting_keys.definitions()]
-    )
-
-    class Meta:
-        model = OwnerSetting
-        fields = ["key", "value"]
-
-
-class OwnerSettingInline(OwnerScopedInlineMixin, admin.TabularInline):
-    model = OwnerSetting
-    form = OwnerSettingForm
-    extra = 1
-    verbose_name = "own setting value"
-    verbose_name_plural = (
-        "Own setting values (keys not listed here are inherited; see the effective settings)"
-    )
+from tenants import owner_settings
+from tenants.models import GLOBAL_OWNER_ID, Membership, Owner
+from tenants.owner_page import owner_page_sections
+from tenants.scoping import OwnerScopedAdminMixin, SuperuserOnlyAdminMixin
+from tenants.settings_form import OwnerForm, owner_settings_form, settings_fieldsets
 
 
 class MembershipInline(SuperuserOnlyAdminMixin, admin.TabularInline):
@@ -73,14 +47,37 @@ class OwnerAdmin(OwnerScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "slug", "contact_email"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["effective_settings"]
-    inlines = [OwnerSettingInline, MembershipInline]
+    inlines = [MembershipInline]
     show_full_result_count = False
+
+    def get_form(self, request: HttpRequest, obj: Owner | None = None, change: bool = False, **kwargs):
+        if obj is not None and self.has_change_permission(request, obj):
+            kwargs["form"] = owner_settings_form()
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Owner | None = None):
         fieldsets = [(None, {"fields": ["name", "slug", "timezone", "contact_email", "is_active"]})]
-        if obj is not None:
-            fieldsets.append(("Effective settings", {"fields": ["effective_settings"]}))
-        return fieldsets
+        if obj is None:
+            return fieldsets
+        if self.has_change_permission(request, obj):
+            return [*fieldsets, *settings_fieldsets()]
+        return [*fieldsets, ("Effective settings", {"fields": ["effective_settings"]})]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        owner = self.get_object(request, object_id)  # another owner's: 404 (OwnerScopedAdminMixin)
+        sections = (
+            [(section.title, section.render(request, owner)) for section in owner_page_sections()]
+            if owner is not None
+            else []
+        )
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "owner_sections": sections}
+        )
+
+    def save_model(self, request: HttpRequest, obj: Owner, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if hasattr(form, "save_settings"):
+            form.save_settings()
 
     @admin.display(description="Effective settings")
     def effective_settings(self, obj: Owner) -> str:

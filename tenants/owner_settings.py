@@ -60,17 +60,27 @@ def _fallback(item: SettingDefinition) -> ResolvedSetting:
 
 def resolve_all(owner_id: int, keys: Iterable[str] | None = None) -> dict[str, ResolvedSetting]:
     """Effective values for one owner (all keys, or the ones named), in one query."""
+    return _resolve(owner_id, keys, own=True)
+
+
+def inherited_all(owner_id: int, keys: Iterable[str] | None = None) -> dict[str, ResolvedSetting]:
+    """What each key would be for the owner without an own value of its own (one query): the global
+    owner's value for other owners, the Django setting / environment / code default for the global one."""
+    return _resolve(owner_id, keys, own=False)
+
+
+def _resolve(owner_id: int, keys: Iterable[str] | None, *, own: bool) -> dict[str, ResolvedSetting]:
     wanted = [definition(key) for key in keys] if keys is not None else definitions()
     rows = OwnerSetting.objects.filter(
         owner_id__in={owner_id, GLOBAL_OWNER_ID}, key__in=[item.key for item in wanted]
     ).values_list("owner_id", "key", "value")
     stored = {(row_owner, key): value for row_owner, key, value in rows}
+    sources = [(owner_id, Source.OWNER), (GLOBAL_OWNER_ID, Source.GLOBAL)]
+    if not own:
+        sources = [] if owner_id == GLOBAL_OWNER_ID else sources[1:]
     resolved = {}
     for item in wanted:
-        for row_owner, source in (
-            (owner_id, Source.OWNER),
-            (GLOBAL_OWNER_ID, Source.GLOBAL),
-        ):
+        for row_owner, source in sources:
             value = _parse_stored(item, row_owner, stored.get((row_owner, item.key)))
             if value is not None:
                 resolved[item.key] = ResolvedSetting(item, value, source)

@@ -79,6 +79,10 @@ class SettingDefinition:
     def describe_type(self) -> str:
         if self.kind == "choice":
             return " | ".join(self.choices)
+        if self.kind == "int" and (self.min_value is not None or self.max_value is not None):
+            low = "" if self.min_value is None else f" from {self.min_value}"
+            high = "" if self.max_value is None else f" up to {self.max_value}"
+            return f"whole number{low}{high}"
         return {"bool": "true | false", "int": "whole number", "time": "HH:MM"}[self.kind]
 
 

@@ -16,6 +16,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as migrate leaves it, minus the default and managed schedules its post_migrate
+    receiver creates (jobs/after_migrate.py, tested on a fresh database of its own): every test makes the
+    schedules it is about, and a flush between transactional tests leaves none either."""
+    from jobs.models import Schedule
+
+    with django_db_blocker.unblock():
+        Schedule.objects.all().delete()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """PBKDF2's million rounds cost over half a second per test user here; no test needs strong hashes."""

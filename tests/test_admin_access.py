@@ -50,8 +50,12 @@ CUSTOM_URLS = {
     "backups_backup_download": ("GET", "view"),
     "backups_backup_restore": ("GET", "run"),
 }
-# The admins' own URLs that read no row (no object id): any staff member of an owner may open them.
-ROWLESS_URLS = {"jobs_schedule_cron_preview": "?expression=0+3+*+*+*&timezone=UTC"}
+# The admins' own URLs that read no row (no object id): the query they are opened with, and what they need
+# (view: any staff member of an owner; run: an admin of an owner, for that owner's rows only).
+ROWLESS_URLS = {
+    "jobs_schedule_cron_preview": ("?expression=0+3+*+*+*&timezone=UTC", "view"),
+    "backups_backup_back_up_now": ("", "run"),
+}
 # What only a superuser does, even where an owner's admin could otherwise.
 SUPERUSER_CALLS = {"tenants.owner": {"add", "delete"}}
 
@@ -173,7 +177,7 @@ def test_every_owner_scoped_admin_has_rows_to_be_tested_with(world):
 def test_roles_grant_permissions_on_the_owner_scoped_admins_and_their_inlines_only():
     assert {label(scoped.model) for scoped in owner_scoped_models()} == {
         label(model) for model, _ in OWNER_SCOPED
-    } | {"tenants.ownersetting"}
+    }
 
 
 def test_every_custom_admin_url_is_listed_with_what_it_needs():
@@ -186,9 +190,27 @@ def test_every_custom_admin_url_is_listed_with_what_it_needs():
     assert rowless == set(ROWLESS_URLS)
 
 
+def test_back_up_now_starts_backups_of_the_members_owner_only(client, world):
+    from jobs.models import JobRun
+
+    url = reverse("admin:backups_backup_back_up_now")
+    log_in(client, world, Membership.Role.ADMIN)
+
+    refused = client.post(url, {"owner": world.globex.pk})
+    offered = client.get(f"{url}?owner={world.globex.pk}")
+    assert refused.status_code == 200 and "owner" in refused.context["form"].errors
+    assert not JobRun.objects.filter(owner=world.globex, job_name="backups.run").exists()
+    assert [owner.pk for owner in offered.context["form"].fields["owner"].queryset] == [world.acme.pk]
+
+    log_in(client, world, Membership.Role.VIEWER)
+    assert client.post(url, {"owner": world.acme.pk}).status_code == 403
+    assert not JobRun.objects.filter(job_name="backups.run").exists()
+
+
 @pytest.mark.parametrize("name", sorted(ROWLESS_URLS))
-def test_rowless_admin_urls_open_for_members_and_send_others_to_the_login_page(client, world, name):
-    url = reverse(f"admin:{name}") + ROWLESS_URLS[name]
+def test_rowless_admin_urls_open_for_members_by_role_and_send_others_to_the_login_page(client, world, name):
+    query, needs = ROWLESS_URLS[name]
+    url = reverse(f"admin:{name}") + query
     customer = get_user_model().objects.create_user("customer")  # logged in, but not staff
     Membership.objects.create(user=customer, owner=world.acme, role=Membership.Role.ADMIN)
 
@@ -196,11 +218,15 @@ def test_rowless_admin_urls_open_for_members_and_send_others_to_the_login_page(c
     client.force_login(customer)
     not_staff = client.get(url)
     log_in(client, world, Membership.Role.VIEWER)
-    member = client.get(url)
+    viewer = client.get(url)
+    log_in(client, world, Membership.Role.ADMIN)
+    admin_member = client.get(url)
 
     assert anonymous.status_code == not_staff.status_code == 302
     assert "/admin/login/" in anonymous["Location"] and "/admin/login/" in not_staff["Location"]
-    assert member.status_code == 200
+    assert viewer.status_code == (200 if needs == "view" else 403)
+    assert admin_member.status_code == 200
+    assert "Globex" not in admin_member.text
 
 
 def test_the_django_q2_and_account_admins_are_for_superusers_only():
@@ -533,6 +559,7 @@ def test_every_other_url_sends_anonymous_and_non_staff_users_to_the_login_page(c
     Membership.objects.create(user=customer, owner=world.acme, role=Membership.Role.ADMIN)
 
     assert "/admin/ops/dashboard/" in urls and "/backups/download/1/" in urls
+    assert {"/admin/ops/dashboard/live/", "/admin/ops/timezone/"} <= set(urls)
     for user in (None, customer):
         if user is not None:
             client.force_login(user)

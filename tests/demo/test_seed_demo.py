@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import override_settings
 
+from demo.credentials import read_password
 from tenants.models import Membership, Owner
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,16 @@ def test_seed_demo_is_idempotent_and_scopes_staff_to_their_owner():
     assert Owner.objects.get(slug="acme").settings.get(key="BACKUP_SCHEDULE_TIME").value == "02:00"
 
 
-def test_seed_demo_prints_a_generated_password_once():
+def test_seed_demo_keeps_a_generated_password_in_a_file_only_its_owner_reads(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+
     first = run("seed_demo")
-    assert "Password (shown once): " in first
-    assert "Password" not in run("seed_demo")
+    second = run("seed_demo")
+
+    credentials = tmp_path / "demo-credentials.txt"
+    password = read_password()
+    assert f"its generated password is in {credentials}" in first and password not in first
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    assert credentials.read_text() == f"user: admin\npassword: {password}\n"
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert "already exists" in second and read_password() == password

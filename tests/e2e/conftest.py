@@ -28,6 +28,25 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 PASSWORD = "pw-for-tests-only"  # the builders' password
+# Every visible element's right edge against the viewport's width, and every element that scrolls sideways
+# (its content wider than its box): either means the page does not fit.
+OVERFLOW_CHECK = """() => {
+  const width = document.documentElement.clientWidth;
+  const found = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const box = element.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    const css = typeof element.className === "string" ? element.className.split(" ")[0] : "";
+    const id = element.id ? "#" + element.id : "";
+    const name = element.tagName.toLowerCase() + id + (css ? "." + css : "");
+    if (box.right > width + 1) found.push(name + " ends at " + Math.round(box.right) + " px of " + width);
+    const style = getComputedStyle(element);
+    if (["auto", "scroll"].includes(style.overflowX) && element.scrollWidth > element.clientWidth + 1) {
+      found.push(name + " scrolls: " + element.scrollWidth + " px in " + element.clientWidth);
+    }
+  }
+  return found;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +91,18 @@ class Browsing:
         path = ARTIFACTS / f"{self.test_name}-{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def docs_screenshot(self, name: str, *, full_page: bool = False) -> Path:
+        """The page (by default its visible part) as docs/operations.md shows it: copy
+        test-artifacts/docs/NAME.png to docs/img/ when the page changes."""
+        (ARTIFACTS / "docs").mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / "docs" / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def overflowing(self) -> list[str]:
+        """Elements wider than the viewport, or scrolling sideways inside it (compared widths, no pixels)."""
+        return self.page.evaluate(OVERFLOW_CHECK)
 
 
 @pytest.fixture

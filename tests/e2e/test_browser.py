@@ -69,7 +69,7 @@ def test_a_superuser_sees_every_owner_on_the_dashboard(browsing):
     assert "acme.only" in schedules and "globex.only" in schedules
 
 
-def test_a_superuser_creates_an_owner_and_sets_its_backup_time_only_when_valid(browsing):
+def test_a_superuser_creates_an_owner_and_sets_its_settings_with_typed_inputs_only_when_valid(browsing):
     from jobs.models import Schedule
     from tenants.models import OwnerSetting
 
@@ -86,27 +86,39 @@ def test_a_superuser_creates_an_owner_and_sets_its_backup_time_only_when_valid(b
     page.wait_for_selector(".messagelist .success")
     owner = Owner.objects.get(slug="initech")  # the slug was filled in from the name
 
-    page.select_option("#id_settings-0-key", "BACKUP_SCHEDULE_TIME")
-    page.fill("#id_settings-0-value", "25:00")
+    # A number within bounds; changing a value ticks its "own value" box (the page's script).
+    page.fill("#id_setting__BACKUP_RETENTION_KEEP_LAST", "99999999999999999999")
+    assert page.locator("#id_own__BACKUP_RETENTION_KEEP_LAST").is_checked()
+    page.eval_on_selector("#owner_form", "form => { form.noValidate = true; }")  # the server must refuse it
     page.click("input[name=_continue]")
     page.wait_for_selector(".errornote")
-    browsing.screenshot("backup-time-invalid")
+    browsing.screenshot("keep-last-invalid")
     error = page.locator(".errorlist").first.inner_text()
-    assert "25:00" in error
+    assert "less than or equal to 1000" in error
     assert not OwnerSetting.objects.filter(owner=owner).exists()
 
-    page.fill("#id_settings-0-value", "06:30")
+    page.fill("#id_setting__BACKUP_RETENTION_KEEP_LAST", "14")
+    page.fill("#id_setting__BACKUP_SCHEDULE_TIME", "06:30")  # the browser's time picker
+    page.select_option("#id_setting__BACKUP_SCHEDULE_FREQUENCY", "weekly")
+    page.select_option("#id_setting__BACKUP_SCHEDULE_WEEKDAY", "friday")
     page.click("input[name=_continue]")
     page.wait_for_selector(".messagelist .success")
-    browsing.screenshot("backup-time-valid")
+    browsing.screenshot("settings-valid")
+    assert dict(OwnerSetting.objects.filter(owner=owner).values_list("key", "value")) == {
+        "BACKUP_RETENTION_KEEP_LAST": "14",
+        "BACKUP_SCHEDULE_TIME": "06:30",
+        "BACKUP_SCHEDULE_FREQUENCY": "weekly",
+        "BACKUP_SCHEDULE_WEEKDAY": "friday",
+    }
+    # The chosen time and weekday plus the owner's own place in the backup spread: the cron expression and
+    # the next run shown are that real start.
+    timing = backup_timing(owner.pk)
+    assert (timing.at, timing.frequency, timing.weekday) == (time(6, 30), "weekly", "friday")
+    assert timing.label in page.locator(".owner-section").inner_text()
     browsing.open(f"/admin/jobs/schedule/?owner_id={owner.pk}")
     listed = page.locator("#result_list").inner_text()
     browsing.screenshot("managed-backup-schedule")
-
-    # 06:30 plus the owner's own place in the backup spread, and the next run shown is that real start.
-    timing = backup_timing(owner.pk)
-    assert timing.at == time(6, 30) and timing.label in listed
-    assert f"{timing.starts_at:%H:%M:%S} CE" in listed and "21:00" not in listed
+    assert timing.label in listed
     managed = Schedule.objects.get(owner=owner, job_name="backups.run", key="managed")
     assert (managed.cron_expression, managed.timezone) == (timing.cron_expression, "Europe/Berlin")
 
@@ -144,10 +156,12 @@ def test_run_now_from_the_schedule_page_runs_on_a_worker_and_shows_on_the_dashbo
     page.click("text=Run now")
     message = page.locator(".messagelist .success").inner_text()
     run_id = int(re.search(r"Run (\d+)", message)[1])
+    page.click(f".messagelist .success a:text('Run {run_id}')")  # the message links to the new run
+    assert page.url.endswith(f"/admin/jobs/jobrun/{run_id}/change/")
 
     def succeeded() -> bool:
         browsing.open(f"/admin/jobs/jobrun/{run_id}/change/")
-        return "Succeeded" in page.locator(".field-status").inner_text()
+        return "Succeeded" in page.locator(".field-status_badge").inner_text()
 
     wait_for(succeeded, timeout=60, message=f"run {run_id} succeeded\n{qcluster.logs()}")
     browsing.screenshot("run-succeeded")

@@ -95,8 +95,8 @@ def slow_cleanup(ctx: JobContext, cleanup_seconds: float = 1.0) -> None:
         CALLS.append({"run_id": ctx.run_id, "cleanup": "finished"})
 
 
-@job("tests.report", queue="reports")
-def report(ctx: JobContext, **kwargs) -> dict:
+@job("tests.on_reports_queue", queue="reports")
+def on_reports_queue(ctx: JobContext, **kwargs) -> dict:
     """A job of a queue of its own (``qcluster --queue reports`` takes it)."""
     CALLS.append({"run_id": ctx.run_id, "slot": ctx.slot, "attempt": ctx.attempt, "kwargs": kwargs})
     return {"seen": kwargs}
@@ -113,3 +113,9 @@ def greet(ctx: JobContext, name: str, greeting: str = "Hello") -> dict:
     """A job with a required and an optional argument."""
     CALLS.append({"run_id": ctx.run_id, "kwargs": {"name": name, "greeting": greeting}})
     return {"said": f"{greeting}, {name}"}
+
+
+@job("tests.report", min_interval=timedelta(minutes=10))
+def report(ctx: JobContext, *, days: int = 7, recipients: list | None = None) -> dict:
+    """A job that takes a while (runs at least ten minutes apart) and accepts only the arguments it names."""
+    return {"days": days, "recipients": recipients or []}

@@ -41,7 +41,7 @@ def test_the_schedule_list_shows_the_trigger_in_words(member_client, schedule):
 
 def test_the_change_page_lists_the_next_five_fire_times_in_the_schedules_zone(member_client, schedule):
     page = member_client.get(change_url(schedule)).content.decode()
-    assert page.count(":00:00 GMT</li>") + page.count(":00:00 BST</li>") == 5
+    assert page.count(":00:00 GMT</time></li>") + page.count(":00:00 BST</time></li>") == 5
     assert "Run now" in page
 
 

@@ -318,7 +318,7 @@ def test_bad_input_is_refused_with_a_clear_error_and_makes_no_run(call, error, m
 
 
 def test_a_run_goes_to_its_jobs_queue_unless_another_is_named():
-    assert enqueue("tests.report", now=T0).queue_name == "reports"
+    assert enqueue("tests.on_reports_queue", now=T0).queue_name == "reports"
     assert enqueue("tests.record", now=T0).queue_name == "default"
     named = enqueue("tests.record", queue="backups", now=T0)
     assert (named.status, named.queue_name) == ("queued", "backups")

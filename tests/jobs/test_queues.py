@@ -31,7 +31,7 @@ def broker_keys() -> list[str]:
 
 def test_jobs_run_on_the_default_queue_unless_they_name_another():
     assert get_job("tests.record").queue == DEFAULT_QUEUE
-    assert get_job("tests.report").queue == "reports"
+    assert get_job("tests.on_reports_queue").queue == "reports"
     assert get_job("backups.run").queue == "backups"
 
 
@@ -45,7 +45,9 @@ def test_a_queue_name_must_be_a_plain_lower_case_name():
 
 
 def test_a_run_takes_its_jobs_queue_and_a_retry_keeps_it():
-    run = JobRun.planned(job_name="tests.report", owner_id=0, slot=T0, trigger=JobRun.Trigger.MANUAL)
+    run = JobRun.planned(
+        job_name="tests.on_reports_queue", owner_id=0, slot=T0, trigger=JobRun.Trigger.MANUAL
+    )
     assert run.queue_name == "reports"
     assert run.next_attempt(due_at=T0).queue_name == "reports"
     unknown = JobRun.planned(job_name="gone.job", owner_id=0, slot=T0, trigger=JobRun.Trigger.MANUAL)
@@ -65,7 +67,7 @@ def test_each_queue_is_a_broker_queue_of_its_own_under_the_sites_prefix(settings
 
 
 def test_without_a_cluster_on_its_queue_a_run_goes_to_the_default_queue(settings):
-    schedule = make_schedule("tests.report", now=T0)
+    schedule = make_schedule("tests.on_reports_queue", now=T0)
     dispatch_due(now=T0 + timedelta(seconds=60))
     assert JobRun.objects.get(schedule=schedule).queue_name == "reports"
     assert broker_keys() == [djangoq.list_key(DEFAULT_QUEUE)]
@@ -73,7 +75,7 @@ def test_without_a_cluster_on_its_queue_a_run_goes_to_the_default_queue(settings
 
 def test_with_a_live_cluster_on_its_queue_a_run_goes_there():
     make_engine_process(now=T0 + timedelta(seconds=60), queues=["reports"], runs_dispatcher=False)
-    make_schedule("tests.report", now=T0)
+    make_schedule("tests.on_reports_queue", now=T0)
     make_schedule("tests.record", now=T0)
     dispatch_due(now=T0 + timedelta(seconds=60))
     assert broker_keys() == sorted([djangoq.list_key("reports"), djangoq.list_key(DEFAULT_QUEUE)])
@@ -81,7 +83,7 @@ def test_with_a_live_cluster_on_its_queue_a_run_goes_there():
 
 def test_a_cluster_that_stopped_beating_no_longer_takes_its_queues_runs():
     make_engine_process(now=T0 - timedelta(minutes=5), queues=["reports"])
-    make_schedule("tests.report", now=T0)
+    make_schedule("tests.on_reports_queue", now=T0)
     dispatch_due(now=T0 + timedelta(seconds=60))
     assert broker_keys() == [djangoq.list_key(DEFAULT_QUEUE)]
 
@@ -96,7 +98,9 @@ def test_a_batch_of_default_queue_runs_asks_nothing_about_clusters():
 
 def test_a_stale_run_whose_queue_lost_its_cluster_is_handed_to_the_default_queue():
     make_engine_process(now=T0, queues=["reports"], runs_dispatcher=False)
-    stale = make_run(status=JobRun.Status.QUEUED, job_name="tests.report", queue_name="reports", queued_at=T0)
+    stale = make_run(
+        status=JobRun.Status.QUEUED, job_name="tests.on_reports_queue", queue_name="reports", queued_at=T0
+    )
     enqueue_runs([(stale, None)], now=T0)
     assert broker_keys() == [djangoq.list_key("reports")]
 

@@ -1,5 +1,5 @@
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -165,3 +165,126 @@ def test_the_run_list_asks_the_same_queries_for_few_or_many_runs_without_distinc
     statements = [item["sql"].upper() for item in many]
     assert not [sql for sql in statements if "DISTINCT" in sql]
     assert all("LIMIT" in sql for sql in statements if "COUNT(" in sql)
+
+
+# --- Times in the viewer's zone, the live endpoint, the zone selector --------------------------------------
+
+LIVE = "/admin/ops/dashboard/live/"
+
+
+def test_the_dashboard_speaks_the_members_owner_zone_with_utc_on_hover(member_client, owner):
+    # Acme is in Europe/London; a failure at 09:00 UTC in July is 10:00 BST.
+    schedule = make_schedule(owner, job_name="reports.nightly", last_status="failed")
+    july = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    make_run(schedule, slot=july, status="failed", duration=None)
+
+    page = member_client.get(DASHBOARD).content.decode()
+
+    assert (
+        '<time datetime="2026-07-01T09:00:00+00:00" title="2026-07-01 09:00:00 UTC">2026-07-01 10:00:00 BST'
+        in page
+    )
+    assert "(now Europe/London; hover a time for UTC)" in page
+
+
+def test_a_chosen_zone_applies_to_the_session_and_an_empty_one_goes_back_to_the_default(member_client):
+    answer = member_client.post("/admin/ops/timezone/", {"timezone": "Asia/Tokyo", "next": DASHBOARD})
+    tokyo = member_client.get(DASHBOARD).content.decode()
+    member_client.post("/admin/ops/timezone/", {"timezone": "", "next": DASHBOARD})
+    back = member_client.get(DASHBOARD).content.decode()
+
+    assert answer.status_code == 302 and answer["Location"] == DASHBOARD
+    assert "(now Asia/Tokyo;" in tokyo and "(now Europe/London;" in back
+
+
+def test_the_zone_selector_ignores_unknown_zones_and_foreign_next_urls(member_client):
+    answer = member_client.post(
+        "/admin/ops/timezone/", {"timezone": "Mars/Olympus", "next": "https://evil.example/"}
+    )
+
+    assert answer["Location"] == reverse("admin:index")
+    assert "(now Europe/London;" in member_client.get(DASHBOARD).content.decode()
+    assert member_client.get("/admin/ops/timezone/").status_code == 405
+
+
+def test_the_live_endpoint_answers_counts_and_the_live_sections(member_client, owner):
+    schedule = make_schedule(owner, job_name="reports.nightly")
+    make_run(schedule, slot=timezone.now() - timedelta(minutes=2), status="succeeded")
+
+    answer = member_client.get(LIVE)
+
+    assert answer.status_code == 200 and "no-store" in answer["Cache-Control"]
+    body = answer.json()
+    assert body["counts"]["succeeded_last_hour"] == 1 and body["counts"]["running"] == 0
+    assert set(body["sections"]) == {"ops-summary", "ops-per-minute", "ops-failing"}
+    assert 'id="ops-count-succeeded">1<' in body["sections"]["ops-summary"]
+    assert body["sections"]["ops-per-minute"].startswith("<svg")
+
+
+def test_the_live_endpoint_is_scoped_like_the_dashboard(client, outsider, owner):
+    schedule = make_schedule(owner, job_name="acme.secret", last_status="failed")
+    make_run(schedule, slot=timezone.now() - timedelta(minutes=2), status="failed")
+    client.force_login(outsider)
+
+    body = client.get(LIVE).json()
+
+    assert body["counts"]["failed_last_hour"] == 0 and body["counts"]["failing_or_late"] == 0
+    assert "acme.secret" not in str(body)
+
+
+def test_the_engine_section_is_live_for_superusers_only(client, member):
+    client.force_login(member)
+    members = client.get(LIVE).json()
+    client.force_login(make_superuser())
+    superusers = client.get(LIVE).json()
+
+    assert "ops-engine" not in members["sections"]
+    assert 'id="ops-dispatchers"' in superusers["sections"]["ops-engine"]
+
+
+def test_the_dashboard_lists_the_dispatchers_with_their_last_beat(client, db):
+    from jobs.models import EngineProcess
+
+    now = timezone.now()
+    EngineProcess.objects.create(
+        host="worker-1", pid=4242, started_at=now - timedelta(hours=1), last_beat_at=now, runs_dispatcher=True
+    )
+    client.force_login(make_superuser())
+
+    section = (
+        client.get(DASHBOARD).content.decode().split('id="ops-dispatchers"', 1)[1].split("</table>", 1)[0]
+    )
+
+    assert "qcluster worker-1:4242" not in section and "dispatcher worker-1:4242" in section
+    assert '<span class="status-badge status-alive">alive</span>' in section
+
+
+def test_the_live_endpoint_is_for_staff_only(client, db):
+    answer = client.get(LIVE)
+
+    assert answer.status_code == 302 and "/admin/login/" in answer["Location"]
+
+
+def test_frequent_schedules_get_one_row_on_the_dashboard(member_client, owner):
+    make_schedule(
+        owner,
+        job_name="ops.every_minute",
+        cron="* * * * *",
+        next_run_at=timezone.now() + timedelta(seconds=30),
+    )
+
+    page = member_client.get(DASHBOARD).content.decode()
+
+    frequent = page.split('id="ops-frequent"', 1)[1].split("</table>", 1)[0]
+    assert "ops.every_minute" in frequent and "about 1,44" in frequent
+    assert "ops.every_minute" not in page.split('id="ops-upcoming-runs"', 1)[1].split("</table>", 1)[0]
+
+
+def test_a_schedule_with_one_run_shows_its_duration(member_client, owner):
+    schedule = make_schedule(owner, job_name="reports.once")
+    make_run(schedule, slot=timezone.now() - timedelta(hours=1), duration=timedelta(milliseconds=277))
+
+    page = member_client.get(DASHBOARD).content.decode()
+
+    row = page.split('id="ops-schedules"', 1)[1].split("reports.once", 1)[1].split("</tr>", 1)[0]
+    assert "277 ms / 277 ms" in row and 'r="2.5"' in row

@@ -18,10 +18,8 @@ from backups.engines import Database
 from backups.errors import BackupError
 from backups.models import Backup
 from backups.retention import apply_retention
-from backups.schedules import JOB_NAME, SCHEDULE_KEY, sync_all_backup_schedules
+from backups.schedules import request_backup_run, sync_all_backup_schedules
 from config.commands import DatabaseErrorAsCommandError
-from jobs.models import Schedule
-from jobs.services import run_now
 from tenants.lookup import OwnerNotFound, find_owner
 from tenants.models import GLOBAL_OWNER_ID, Owner
 
@@ -194,8 +192,7 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         return target_db
 
     def _queue_run(self, owner_id: int) -> None:
-        schedule = Schedule.objects.filter(job_name=JOB_NAME, owner_id=owner_id, key=SCHEDULE_KEY).first()
-        run = run_now(job_name=JOB_NAME, owner_id=owner_id, schedule=schedule, now=timezone.now())
+        run = request_backup_run(owner_id=owner_id, now=timezone.now())
         self.stdout.write(
             f"Queued backup run #{run.pk} for owner {owner_id}; a worker (manage.py qcluster) will take it."
         )

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 
 from config.commands import DatabaseErrorAsCommandError
 from demo.billing import seed_billing_demo
+from demo.credentials import write_credentials
 from demo.owners import seed_owners, seed_users
 from demo.stock import seed_stock_demo
 
@@ -22,4 +23,5 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         elif settings.DEMO_ADMIN_PASSWORD:
             self.stdout.write("Superuser 'admin' created with the password from DEMO_ADMIN_PASSWORD.")
         else:
-            self.stdout.write(f"Superuser 'admin' created. Password (shown once): {admin.password}")
+            path = write_credentials(admin.username, admin.password)
+            self.stdout.write(f"Superuser 'admin' created; its generated password is in {path} (yours only).")
