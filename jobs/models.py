@@ -6,6 +6,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from jobs.conditional_updates import update_if, update_returning
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.timeouts import max_timeout_seconds
 from jobs.triggers import InvalidTrigger, next_fire_after, validate_trigger
@@ -175,8 +176,8 @@ class Schedule(models.Model):
         (conditionally, so two finishing runs pause it once) and says why. Returns True if it paused now.
         No statement at all when nothing changes (the common success).
         """
-        rows = Schedule.objects.filter(pk=self.pk)
         if final_failure:
+            rows = Schedule.objects.filter(pk=self.pk)
             rows.update(last_status=run.status, consecutive_failures=F("consecutive_failures") + 1)
             self.last_status, self.consecutive_failures = run.status, self.consecutive_failures + 1
             if not self.pause_after_failures:
@@ -192,10 +193,10 @@ class Schedule(models.Model):
                 self.paused_at, self.paused_reason = now, reason
             return bool(paused)
         if run.status == JobRun.Status.SUCCEEDED and self.consecutive_failures:
-            rows.update(last_status=run.status, consecutive_failures=0)
+            Schedule.objects.filter(pk=self.pk).update(last_status=run.status, consecutive_failures=0)
             self.last_status, self.consecutive_failures = run.status, 0
         elif self.last_status != run.status:
-            rows.update(last_status=run.status)
+            Schedule.objects.filter(pk=self.pk).update(last_status=run.status)
             self.last_status = run.status
         return False
 
@@ -227,6 +228,20 @@ POLICY_FIELDS = (
 )
 # The fields that decide when a schedule fires next: changing one recomputes next_run_at.
 TIMING_FIELDS = (*TRIGGER_FIELDS, "enabled", "paused_at")
+# What the runner reads of a run's schedule, returned by the queued → running flip with the run: the
+# policy (timeout, retries, overlap) and what the outcome updates only when it changes (last status,
+# failure streak). Anything else loads on first access.
+RUNNER_SCHEDULE_FIELDS = (
+    "overlap_policy",
+    "overlap_retry_delay_seconds",
+    "max_attempts",
+    "retry_backoff_seconds",
+    "timeout_seconds",
+    "pause_after_failures",
+    "consecutive_failures",
+    "last_status",
+    "next_run_at",
+)
 
 
 def _messages_of(invalid: Exception) -> dict | str:
@@ -531,12 +546,22 @@ class JobRun(models.Model):
         return self._transition(self.Status.QUEUED, held=held, queued_at=now, task_id=task_id)
 
     def mark_running(self, *, now: datetime, worker: str, engine_process_id: int | None = None) -> bool:
-        return self._transition(
-            self.Status.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            worker=worker[:200],
-            engine_process_id=engine_process_id,
+        """A worker takes the run. The UPDATE also returns the row: this instance (which may hold no more
+        than the id) becomes the whole run, its ``schedule`` loaded with ``RUNNER_SCHEDULE_FIELDS``, so
+        the flip is also the runner's read (one round trip to start a run)."""
+        fields = {
+            "started_at": now,
+            "heartbeat_at": now,
+            "worker": worker[:200],
+            "engine_process_id": engine_process_id,
+        }
+        return update_returning(
+            self,
+            status=self.Status.RUNNING,
+            sources=self.TRANSITIONS[self.Status.RUNNING],
+            fields=fields,
+            related="schedule",
+            related_fields=RUNNER_SCHEDULE_FIELDS,
         )
 
     def succeed(self, *, now: datetime, result: object = None) -> bool:
@@ -611,7 +636,7 @@ class JobRun(models.Model):
                 raise InvalidTransition(
                     f"Run #{self.pk or '(new)'} is {self.status}; it cannot become {status}."
                 )
-        elif not JobRun.objects.filter(pk=self.pk, status__in=allowed).update(status=status, **fields):
+        elif not update_if(JobRun, self.pk, status=status, sources=allowed, fields=fields):
             return False
         self.status = status
         for name, value in fields.items():
