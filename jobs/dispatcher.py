@@ -35,13 +35,13 @@ from jobs.reaper import reap
 from jobs.retries import find_job, policy_for
 from jobs.services import request_startup_runs, sync_default_schedules
 from jobs.triggers import InvalidTrigger
-from jobs.wakeup import WakeupListener
+from jobs.wakeup import LOOK_AGAIN_SECONDS, WakeupListener
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 # The longest uninterrupted sleep: bounds how long SIGTERM or a switched-on JOBS_ENABLED takes to notice.
-MAX_SLEEP_SECONDS = 1.0
+MAX_SLEEP_SECONDS = LOOK_AGAIN_SECONDS
 # How soon to look again when due work is there but locked by another dispatcher's claim.
 BUSY_RETRY_SECONDS = 0.02
 # Housekeeping (the reaper) runs this often, and at least twice per heartbeat period, so a dead worker's

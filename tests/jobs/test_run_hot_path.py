@@ -136,11 +136,32 @@ def test_a_worker_connection_broken_since_the_last_run_is_replaced_and_the_run_r
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (backend,) = cursor.fetchone()
-    database = connection.settings_dict
-    with psycopg.connect(
-        host=database["HOST"], port=database["PORT"], user=database["USER"], dbname="postgres", autocommit=True
-    ) as admin:
+    server = {key.lower(): connection.settings_dict[key] for key in ("HOST", "PORT", "USER")}
+    with psycopg.connect(**server, dbname="postgres", autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [backend])  # the database restarted, as it were
 
     assert run(queued.pk) == "succeeded"
     assert JobRun.objects.get(pk=queued.pk).status == "succeeded"
+
+
+@pytest.mark.django_db
+def test_a_retry_due_after_the_dispatchers_next_look_wakes_nobody(django_capture_on_commit_callbacks):
+    schedule = make_schedule("tests.fail", now=T0, max_attempts=2, retry_backoff_seconds=60)
+    failing = make_run(schedule, slot=NOW)
+
+    with django_capture_on_commit_callbacks() as after_commit:
+        assert run(failing.pk) == "failed"
+
+    assert JobRun.objects.filter(retry_of=failing).exists()
+    assert after_commit == []  # no NOTIFY: the dispatchers look again within a second anyway
+
+
+@pytest.mark.django_db
+def test_a_retry_due_at_once_wakes_the_dispatchers(django_capture_on_commit_callbacks):
+    schedule = make_schedule("tests.fail", now=T0, max_attempts=2, retry_backoff_seconds=0)
+    failing = make_run(schedule, slot=NOW)
+
+    with django_capture_on_commit_callbacks() as after_commit:
+        run(failing.pk)
+
+    assert [callback.__name__ for callback in after_commit] == ["wake_dispatchers"]
