@@ -218,11 +218,13 @@ JOBS_LOST_AFTER_SECONDS = env.int("JOBS_LOST_AFTER_SECONDS", default=60)
 # Keep the process manager's stop timeout above it plus a heartbeat plus ~10 s.
 JOBS_SHUTDOWN_GRACE_SECONDS = env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=20)
 JOBS_RUN_HISTORY_DAYS = env.int("JOBS_RUN_HISTORY_DAYS", default=90)
-# Fire-ahead: a dispatcher prepares a claim this long before its slot and commits it at the slot (see
-# jobs/dispatcher.py). Off on SQLite, whose one writer lock would be held meanwhile.
-JOBS_DISPATCH_LEAD_MS = env.int(
-    "JOBS_DISPATCH_LEAD_MS", default=0 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 200
-)
+# Fire-ahead: a dispatcher prepares a claim before its slot, commits it just before the slot and hands its
+# runs to the workers at the slot (jobs/dispatcher.py). How early follows the claims it measured, for that
+# many schedules due at once (jobs/fire_ahead.py), between these two bounds. Off on SQLite, whose one
+# writer lock would be held meanwhile.
+_FIRE_AHEAD = not DATABASES["default"]["ENGINE"].endswith("sqlite3")
+JOBS_DISPATCH_LEAD_MS = env.int("JOBS_DISPATCH_LEAD_MS", default=200 if _FIRE_AHEAD else 0)
+JOBS_DISPATCH_LEAD_MAX_MS = env.int("JOBS_DISPATCH_LEAD_MAX_MS", default=2000 if _FIRE_AHEAD else 0)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

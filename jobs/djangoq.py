@@ -86,10 +86,13 @@ def task_package(*, task_id: str, name: str, func: str, args: tuple, timeout: in
     return SignedPackage.dumps(task)
 
 
-def enqueue_in_transaction(packages: list[str], *, target: Broker | None = None) -> None:
+def enqueue_in_transaction(
+    packages: list[str], *, target: Broker | None = None, available_at: datetime | None = None
+) -> None:
     """Hand ``packages`` to the broker as part of the caller's transaction.
 
-    On the ORM broker the rows join the transaction (claim and enqueue commit together, in one INSERT); on
+    On the ORM broker the rows join the transaction (claim and enqueue commit together, in one INSERT),
+    locked until ``available_at`` when given (django-q2's ``lock``: no cluster takes a row before it); on
     Redis one RPUSH carries them all right after commit, so a rolled-back claim never reaches a worker. A
     push that fails is logged; the runs stay ``queued`` and the reaper hands them over again.
     """
@@ -97,11 +100,11 @@ def enqueue_in_transaction(packages: list[str], *, target: Broker | None = None)
         return
     target = target or broker()
     if isinstance(target, ORM):
-        now = timezone.now()
+        lock = available_at or timezone.now()
         # OrmQ.key must not be null even when a test set no list key (django-q2's ORM.enqueue does the same).
         key = target.list_key or Conf.CLUSTER_NAME
         OrmQ.objects.using(Conf.ORM).bulk_create(
-            [OrmQ(key=key, payload=package, lock=now) for package in packages]
+            [OrmQ(key=key, payload=package, lock=lock) for package in packages]
         )
     else:
         transaction.on_commit(lambda: _push(target, packages))

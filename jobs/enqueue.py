@@ -7,6 +7,7 @@ commit on Redis). If a push is lost, the reaper re-enqueues runs left ``queued``
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from jobs import djangoq
 from jobs.models import JobRun
@@ -33,12 +34,12 @@ def pack_task(run: JobRun, timeout_seconds: int | None) -> str:
     )
 
 
-def enqueue_runs(runs: Iterable[tuple[JobRun, int | None]]) -> int:
+def enqueue_runs(runs: Iterable[tuple[JobRun, int | None]], *, available_at: datetime | None = None) -> int:
     """Enqueue ``(run, timeout_seconds)`` pairs; call inside the transaction that made them ``queued``.
 
-    On the ORM broker the tasks join that transaction; on other brokers the push happens after commit, so
-    a rolled-back claim never reaches a worker.
+    On the ORM broker the tasks join that transaction (and wait in the table until ``available_at``, when
+    given); on other brokers the push happens after commit, so a rolled-back claim never reaches a worker.
     """
     packages = [pack_task(run, timeout) for run, timeout in runs]
-    djangoq.enqueue_in_transaction(packages)
+    djangoq.enqueue_in_transaction(packages, available_at=available_at)
     return len(packages)
