@@ -385,11 +385,13 @@ class JobRun(models.Model):
         Status.CANCELLED,
     )
 
+    # Every index is one more entry each status change writes (the two per run of the hot path): the
+    # foreign keys to schedule and owner need none of their own, the composite indexes below lead with them.
     schedule = models.ForeignKey(
-        Schedule, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+        Schedule, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs", db_index=False
     )
     job_name = models.CharField(max_length=200)
-    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="job_runs")
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="job_runs", db_index=False)
     kwargs = models.JSONField(default=dict, blank=True)
     slot = models.DateTimeField(help_text="The fire time this run stands for (UTC).")
     due_at = models.DateTimeField(help_text="When it may start: the slot, or later for retries.")
@@ -417,6 +419,7 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         related_name="retries",
+        db_index=False,  # indexed where set only (jobrun_retry_of_idx): most runs are first attempts
         help_text="The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).",
     )
 
@@ -435,7 +438,10 @@ class JobRun(models.Model):
         ]
         indexes = [
             models.Index(fields=["-slot"], name="jobrun_slot_idx"),
-            models.Index(fields=["schedule", "-slot"], name="jobrun_schedule_slot_idx"),
+            # A schedule's runs, newest first, walk the unique (schedule, slot, attempt) index backwards.
+            models.Index(
+                fields=["retry_of"], name="jobrun_retry_of_idx", condition=Q(retry_of__isnull=False)
+            ),
             models.Index(
                 fields=["status", "heartbeat_at"],
                 name="jobrun_active_idx",
