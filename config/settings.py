@@ -86,6 +86,13 @@ SQLITE_PATH = DATA_DIR / "db.sqlite3"
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # The run's hot path (the flip and the finish, jobs/conditional_updates.py) runs as prepared statements:
+    # parsed and planned once per connection, not on every run. Django's own queries bind client-side and
+    # are never prepared. Turn off behind a transaction-pooling PgBouncer older than 1.21.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the dispatcher and django-q2's workers read while one of them writes;
     # IMMEDIATE transactions and a busy timeout turn "database is locked" into a short wait.

@@ -5,34 +5,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0004_run_lifecycle'),
-        ('tenants', '0002_global_owner'),
+        ("jobs", "0004_run_lifecycle"),
+        ("tenants", "0002_global_owner"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='jobrun',
-            name='jobrun_schedule_slot_idx',
+            model_name="jobrun",
+            name="jobrun_schedule_slot_idx",
         ),
         migrations.AlterField(
-            model_name='jobrun',
-            name='owner',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='job_runs', to='tenants.owner'),
+            model_name="jobrun",
+            name="owner",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="job_runs",
+                to="tenants.owner",
+            ),
         ),
         migrations.AlterField(
-            model_name='jobrun',
-            name='retry_of',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='retries', to='jobs.jobrun'),
+            model_name="jobrun",
+            name="retry_of",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="retries",
+                to="jobs.jobrun",
+            ),
         ),
         migrations.AlterField(
-            model_name='jobrun',
-            name='schedule',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='jobs.schedule'),
+            model_name="jobrun",
+            name="schedule",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="runs",
+                to="jobs.schedule",
+            ),
         ),
         migrations.AddIndex(
-            model_name='jobrun',
-            index=models.Index(condition=models.Q(('retry_of__isnull', False)), fields=['retry_of'], name='jobrun_retry_of_idx'),
+            model_name="jobrun",
+            index=models.Index(
+                condition=models.Q(("retry_of__isnull", False)),
+                fields=["retry_of"],
+                name="jobrun_retry_of_idx",
+            ),
         ),
     ]

@@ -100,19 +100,24 @@ def test_a_run_without_a_schedule_is_flipped_and_run_all_the_same():
     assert len(statements) == 2
 
 
-def _statements_sent(trace: Path) -> list[str]:
-    return re.findall(r'^F\t\d+\tQuery\t "(.*)"$', trace.read_text(), flags=re.MULTILINE)
+def _sent(trace: Path) -> list[tuple[str, str]]:
+    """The messages this side sent the server, as (type, text), from libpq's trace."""
+    return re.findall(r"^F\t\d+\t(\w+)\t?(.*)$", trace.read_text(), flags=re.MULTILINE)
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_sends_the_database_two_statements_per_run_and_no_health_check(monkeypatch, tmp_path):
+def test_a_worker_sends_the_database_two_prepared_statements_per_run_and_no_health_check(
+    monkeypatch, tmp_path
+):
     # A production worker: connections kept across runs, and Django's health checks on.
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
     monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
-    queued = [make_run(settled_schedule(), slot=NOW + timedelta(minutes=minute)) for minute in range(3)]
+    schedule = settled_schedule()
+    first, *queued = [make_run(schedule, slot=NOW + timedelta(minutes=minute)) for minute in range(4)]
     connection.close()
-    connection.ensure_connection()
+    close_old_connections()
+    execute(first.pk)  # the connection's first run prepares the two statements
     trace = tmp_path / "libpq.trace"
     with trace.open("w") as out:
         connection.connection.pgconn.trace(out.fileno())
@@ -124,9 +129,11 @@ def test_a_worker_sends_the_database_two_statements_per_run_and_no_health_check(
         finally:
             connection.connection.pgconn.untrace()
 
-    sent = _statements_sent(trace)
-    assert len(sent) == 6, sent
-    assert all(statement.startswith('UPDATE "jobs_jobrun"') for statement in sent)
+    sent = _sent(trace)
+    round_trips = [kind for kind, _ in sent if kind in ("Query", "Sync")]
+    assert len(round_trips) == 2 * len(queued), sent  # a flip and a finish each, nothing else
+    assert [kind for kind, _ in sent if kind == "Execute"] == ["Execute"] * 2 * len(queued)
+    assert not [kind for kind, _ in sent if kind in ("Parse", "Query")]  # prepared: no SQL text, no SELECT 1
 
 
 @pytest.mark.postgres
