@@ -264,6 +264,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # A cluster takes up to one task per worker in one statement, oldest first, skipping the rows another
+    # cluster is taking (jobs/djangoq.py); django-q2's own ORM broker locks the rows it read one by one.
+    Q_CLUSTER["broker_class"] = "jobs.djangoq.BatchORM"
+    Q_CLUSTER["bulk"] = Q_CLUSTER["workers"]
 
 # --- Health and metrics ----------------------------------------------------------------------------------
 
