@@ -10,6 +10,10 @@ reads every run's lateness (start minus slot). Reported per 10-second window: ru
 lateness p50/p99/max, and the backlog (runs due but not started) at the window's end. The queue is flat when
 the backlog does not grow from window to window and the lateness stays put.
 
+Then the ceiling: --drain runs queued at once (as a claim queues them) and drained by the same clusters
+(no dispatcher), taking tasks with our batch take (``jobs.djangoq.BatchORM``) and, alternating, with
+django-q2's own ORM ``dequeue``; starts per second from the first start to the last.
+
 Results are appended to benchmarks/results/orm_broker_throughput.jsonl.
 """
 
@@ -25,8 +29,8 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from bench_clusters import start_clusters, stop_clusters, wait_until_idle
-from dispatch_latency import percentile, recreate_database
+from bench_clusters import start_clusters, stop_clusters, wait_for_lines, wait_until_idle
+from dispatch_latency import percentile, push_ours, recreate_database
 from history import record_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +52,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clusters", type=int, default=2, help="qclusters, each with a dispatcher")
     parser.add_argument("--workers", type=int, default=4, help="django-q2 workers per cluster")
     parser.add_argument("--conn-max-age", type=int, default=60, help="CONN_MAX_AGE for the clusters")
+    parser.add_argument(
+        "--drain", type=int, default=2000, help="runs queued at once for the ceiling (0: skip)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="drain rounds of each way of taking tasks")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -145,7 +153,40 @@ def measure(args: argparse.Namespace) -> dict:
         "duplicates": sum(count - 1 for count in executions.values() if count > 1),
         "windows": windows(runs, began, args.seconds),
         "samples": samples,
+        "drain": drain(args) if args.drain else [],
     }
+
+
+def drain(args: argparse.Namespace) -> list[dict]:
+    """Runs queued at once, drained by clusters taking tasks each way in turn: starts per second."""
+    from django.conf import settings
+
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        for way, stock in (("batch take", False), ("django-q2 dequeue", True)):
+            clusters = start_clusters(args.clusters, dispatcher=False, stock_orm_dequeue=stock)
+            try:
+                time.sleep(8)
+                warm = Path(settings.DATA_DIR) / f"warm-{number}-{stock}.log"
+                push_ours(4 * args.workers * args.clusters, warm)
+                wait_for_lines(warm, 4 * args.workers * args.clusters, timeout=120)
+                log = Path(settings.DATA_DIR) / f"drain-{number}-{stock}.log"
+                released, _ = push_ours(args.drain, log)
+                starts = sorted(
+                    float(line.split()[1]) for line in wait_for_lines(log, args.drain, timeout=600)
+                )
+            finally:
+                stop_clusters(clusters)
+            rounds.append(
+                {
+                    "round": number,
+                    "way": way,
+                    "started": len(starts),
+                    "per_second": round(len(starts) / (starts[-1] - starts[0]), 1),
+                    "release_to_last_seconds": round(starts[-1] - released, 2),
+                }
+            )
+    return rounds
 
 
 def windows(runs: list[tuple], began, seconds: int) -> list[dict]:
@@ -189,6 +230,22 @@ def report(results: dict, args: argparse.Namespace) -> None:
         f"duplicates {results['duplicates']}; backlog from the second window to the last: {growth:+d} runs "
         f"({'flat' if growth <= args.rate else 'GROWING'})"
     )
+    if results["drain"]:
+        print(f"  ceiling: {args.drain} runs queued at once, drained by the same clusters:")
+        for entry in results["drain"]:
+            print(
+                f"    round {entry['round']} {entry['way']:<18} {entry['per_second']:>6.0f} starts/s, "
+                f"release -> last start {entry['release_to_last_seconds']:.2f} s"
+            )
+        best = {
+            way: max(entry["per_second"] for entry in results["drain"] if entry["way"] == way)
+            for way in ("batch take", "django-q2 dequeue")
+        }
+        ours, theirs = best["batch take"], best["django-q2 dequeue"]
+        print(
+            f"    best rounds: batch take {ours:.0f} / django-q2 dequeue {theirs:.0f} starts/s "
+            f"= {ours / theirs:.2f}x"
+        )
 
 
 if __name__ == "__main__":
