@@ -5,7 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import ManagementUtility
 from django.db import connection
 
 from config.logging import KeyValueFormatter
@@ -112,3 +114,18 @@ def test_prepared_statements_for_the_runs_hot_path_are_on_by_default_and_can_be_
         check=True,
     )
     assert shown.stdout.strip() == threshold
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("argv", [["backup", "list"], ["jobs", "list"]])
+def test_operational_commands_start_without_the_deploy_checks(argv, capsys):
+    def broken_deploy(app_configs, **kwargs):
+        return [checks.Error("the deploy is broken", id="tests.E001")]
+
+    checks.register(broken_deploy)
+    try:
+        ManagementUtility(["manage.py", *argv]).execute()  # a check that ran would exit 1 here
+    finally:
+        checks.registry.registry.registered_checks.discard(broken_deploy)
+
+    assert "the deploy is broken" not in capsys.readouterr().err

@@ -27,6 +27,9 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         "List, run, pause and resume scheduled jobs; cancel and retry runs; show run history; dispatch; "
         "prune history."
     )
+    # System checks belong to deploys (`check --deploy`, `migrate`); an operational command skips them:
+    # ~0.15 s and ~5 MiB less at every start (they import every URL and view).
+    requires_system_checks = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
