@@ -6,12 +6,12 @@ small claims or is too short for big ones, whose rows then commit after the slot
 measures every claim it makes with its own clock (preparing it, and committing it) and keeps the recent
 ones per size bucket (1, 2-3, 4-7, … due); the lead for the next claim is
 
-    HEADROOM * p95(recent preparations of that size) + p95(recent commits)
+    HEADROOM * p95(recent preparations of that size) + p95(recent commits of that size)
 
 bounded below by ``JOBS_DISPATCH_LEAD_MS`` and above by ``JOBS_DISPATCH_LEAD_MAX_MS``. A size never
 measured is estimated from the nearest measured bucket, scaled by the size; before any measurement, from
-``PRIOR_SECONDS_PER_DUE``. The commit allowance is how much before the slot the claim commits: its runs are
-handed to the workers at the slot itself (see ``jobs.dispatcher``).
+``PRIOR_SECONDS_PER_DUE`` and ``PRIOR_COMMIT_SECONDS_PER_DUE``. The commit allowance is how much before the
+slot the claim commits: its runs are handed to the workers at the slot itself (see ``jobs.dispatcher``).
 """
 
 from collections import deque
@@ -21,12 +21,14 @@ from typing import TypeVar
 
 Report = TypeVar("Report")
 
-# Recent claims remembered per size bucket, and commits overall.
+# Recent claims remembered per size bucket.
 SAMPLES = 20
 # The lead covers this many times the recent p95 preparation: a loaded machine has slower moments.
 HEADROOM = 1.5
-# Before anything was measured: about twice what a claim cost per due schedule on two busy cores.
+# Before a claim of about that size was measured: about twice what a claim cost per due schedule on two
+# busy cores, to prepare (~0.5 ms) and to commit (~25 µs: a thousand rows' commit took 20-55 ms).
 PRIOR_SECONDS_PER_DUE = 0.001
+PRIOR_COMMIT_SECONDS_PER_DUE = 0.00005
 
 
 def size_bucket(due: int) -> int:
@@ -46,7 +48,7 @@ class ClaimTimes:
         self.floor = floor
         self.ceiling = max(ceiling, floor)
         self._preparations: dict[int, deque[float]] = {}
-        self._commits: deque[float] = deque(maxlen=SAMPLES)
+        self._commits: dict[int, deque[float]] = {}
 
     @property
     def adaptive(self) -> bool:
@@ -55,33 +57,38 @@ class ClaimTimes:
 
     def record(self, due: int, *, preparation: float, commit: float) -> None:
         """One claim of ``due`` schedules took ``preparation`` seconds to prepare and ``commit`` to commit."""
-        bucket = self._preparations.setdefault(size_bucket(due), deque(maxlen=SAMPLES))
-        bucket.append(max(preparation, 0.0))
-        self._commits.append(max(commit, 0.0))
+        bucket = size_bucket(due)
+        self._preparations.setdefault(bucket, deque(maxlen=SAMPLES)).append(max(preparation, 0.0))
+        self._commits.setdefault(bucket, deque(maxlen=SAMPLES)).append(max(commit, 0.0))
 
-    def commit_allowance(self) -> float:
-        """How long before the slot a held claim commits: the recent p95 commit (0 before any)."""
-        if not self.adaptive or not self._commits:
+    def commit_allowance(self, due: int) -> float:
+        """How long before the slot a held claim of ``due`` schedules commits (its expected commit)."""
+        if not self.adaptive:
             return 0.0
-        return min(p95(self._commits), self.ceiling / 2)
+        return min(_expected(self._commits, due, PRIOR_COMMIT_SECONDS_PER_DUE), self.ceiling / 2)
 
     def lead_for(self, due: int) -> float:
         """How long before the slot to start a claim of ``due`` schedules."""
         if not self.adaptive:
             return self.floor
-        needed = HEADROOM * self.preparation_for(due) + self.commit_allowance()
+        needed = HEADROOM * self.preparation_for(due) + self.commit_allowance(due)
         return min(max(needed, self.floor), self.ceiling)
 
     def preparation_for(self, due: int) -> float:
         """The expected preparation of a claim of ``due`` schedules (p95 of its bucket, or estimated)."""
-        bucket = size_bucket(due)
-        if bucket in self._preparations:
-            return p95(self._preparations[bucket])
-        if not self._preparations:
-            return PRIOR_SECONDS_PER_DUE * due
-        nearest = min(self._preparations, key=lambda measured: (abs(measured - bucket), -measured))
-        # Buckets double in size, and a claim's cost grows with its size.
-        return p95(self._preparations[nearest]) * 2.0 ** (bucket - nearest)
+        return _expected(self._preparations, due, PRIOR_SECONDS_PER_DUE)
+
+
+def _expected(by_bucket: dict[int, deque[float]], due: int, prior_per_due: float) -> float:
+    """p95 of the bucket of ``due``; else the nearest measured bucket's scaled to the size; else the prior."""
+    bucket = size_bucket(due)
+    if bucket in by_bucket:
+        return p95(by_bucket[bucket])
+    if not by_bucket:
+        return prior_per_due * due
+    nearest = min(by_bucket, key=lambda measured: (abs(measured - bucket), -measured))
+    # Buckets double in size, and a claim's cost grows with its size.
+    return p95(by_bucket[nearest]) * 2.0 ** (bucket - nearest)
 
 
 class FireAhead:
@@ -116,7 +123,7 @@ class FireAhead:
         A claim prepared ahead holds its transaction until its expected commit time before the slot, and
         its runs go to the broker at the slot itself. Its preparation and commit feed the next leads.
         """
-        commit_allowance = timedelta(seconds=self.times.commit_allowance())
+        commit_allowance = timedelta(seconds=self.times.commit_allowance(due))
         started = self.clock()
         moments: dict[str, datetime] = {}
 

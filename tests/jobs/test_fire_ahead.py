@@ -64,13 +64,15 @@ def in_another_connection(look: Callable[[], object]) -> object:
     return answers[0]
 
 
-def test_a_claim_prepared_ahead_commits_at_its_slot_and_other_dispatchers_keep_off():
+def test_a_claim_prepared_ahead_commits_by_its_slot_and_other_dispatchers_keep_off():
     clock = Clock(T0)
     slot = T0 + timedelta(milliseconds=400)
     due_at(slot)
     seen_while_held = {}
 
     def look_from_elsewhere() -> None:
+        if seen_while_held:
+            return  # the second sleep comes after the commit: the release at the slot
         seen_while_held["visible"] = in_another_connection(
             lambda: (JobRun.objects.count(), OrmQ.objects.count())
         )
@@ -81,7 +83,9 @@ def test_a_claim_prepared_ahead_commits_at_its_slot_and_other_dispatchers_keep_o
     clock.while_asleep = look_from_elsewhere
     Dispatcher(clock=clock.now, sleep=clock.sleep, lead=LEAD).tick(T0)
 
-    assert clock.slept == [pytest.approx(0.4)]  # held from 400 ms before the slot until the slot
+    # Held from 400 ms before the slot until its expected commit time before it, then released at the slot.
+    held, released = clock.slept
+    assert held + released == pytest.approx(0.4) and released < 0.001
     assert seen_while_held == {"visible": (0, 0), "other_tick": BUSY_RETRY_SECONDS}
     (run,) = JobRun.objects.all()
     assert (run.slot, run.queued_at, run.status) == (slot, slot, "queued")
