@@ -42,10 +42,23 @@ def _start(code: str, log_name: str, env: dict | None = None) -> subprocess.Pope
     )
 
 
-def start_clusters(count: int, *, dispatcher: bool = True) -> list[subprocess.Popen]:
-    """``count`` of our qclusters (workers and, unless told otherwise, the dispatcher)."""
+# Our qcluster taking tasks from the ORM broker the way django-q2's own broker does (read, then lock each).
+OUR_CLUSTER_STOCK_ORM_DEQUEUE = OUR_CLUSTER.replace(
+    "import django;",
+    "from django.conf import settings; settings.Q_CLUSTER.pop('broker_class', None); "
+    "settings.Q_CLUSTER.pop('bulk', None); import django;",
+    1,
+)
+
+
+def start_clusters(
+    count: int, *, dispatcher: bool = True, stock_orm_dequeue: bool = False
+) -> list[subprocess.Popen]:
+    """``count`` of our qclusters (workers and, unless told otherwise, the dispatcher); with
+    ``stock_orm_dequeue``, taking tasks from the ORM broker with django-q2's own ``dequeue``."""
     extra = "" if dispatcher else ", '--no-dispatcher'"
-    code = OUR_CLUSTER.format(bench=str(BENCH_DIR), extra=extra)
+    template = OUR_CLUSTER_STOCK_ORM_DEQUEUE if stock_orm_dequeue else OUR_CLUSTER
+    code = template.format(bench=str(BENCH_DIR), extra=extra)
     return [_start(code, f"qcluster-{number}.log") for number in range(count)]
 
 

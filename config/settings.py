@@ -88,6 +88,13 @@ SQLITE_PATH = DATA_DIR / "db.sqlite3"
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # The run's hot path (the flip and the finish, jobs/conditional_updates.py) runs as prepared statements:
+    # parsed and planned once per connection, not on every run. Django's own queries bind client-side and
+    # are never prepared. Turn off behind a transaction-pooling PgBouncer older than 1.21.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the dispatcher and django-q2's workers read while one of them writes;
     # IMMEDIATE transactions and a busy timeout turn "database is locked" into a short wait.
@@ -226,11 +233,13 @@ if JOBS_MIN_INTERVAL_SECONDS < 1:
     raise ImproperlyConfigured("JOBS_MIN_INTERVAL_SECONDS must be at least 1 second.")
 # A schedule's keyword arguments are copied into every run: at most this many bytes of JSON.
 JOBS_MAX_KWARGS_BYTES = env.int("JOBS_MAX_KWARGS_BYTES", default=64 * 1024)
-# Fire-ahead: a dispatcher prepares a claim this long before its slot and commits it at the slot (see
-# jobs/dispatcher.py). Off on SQLite, whose one writer lock would be held meanwhile.
-JOBS_DISPATCH_LEAD_MS = env.int(
-    "JOBS_DISPATCH_LEAD_MS", default=0 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 200
-)
+# Fire-ahead: a dispatcher prepares a claim before its slot, commits it just before the slot and hands its
+# runs to the workers at the slot (jobs/dispatcher.py). How early follows the claims it measured, for that
+# many schedules due at once (jobs/fire_ahead.py), between these two bounds. Off on SQLite, whose one
+# writer lock would be held meanwhile.
+_FIRE_AHEAD = not DATABASES["default"]["ENGINE"].endswith("sqlite3")
+JOBS_DISPATCH_LEAD_MS = env.int("JOBS_DISPATCH_LEAD_MS", default=200 if _FIRE_AHEAD else 0)
+JOBS_DISPATCH_LEAD_MAX_MS = env.int("JOBS_DISPATCH_LEAD_MAX_MS", default=2000 if _FIRE_AHEAD else 0)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
@@ -264,6 +273,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # A cluster takes up to one task per worker in one statement, oldest first, skipping the rows another
+    # cluster is taking (jobs/djangoq.py); django-q2's own ORM broker locks the rows it read one by one.
+    Q_CLUSTER["broker_class"] = "jobs.djangoq.BatchORM"
+    Q_CLUSTER["bulk"] = Q_CLUSTER["workers"]
 
 # --- Health and metrics ----------------------------------------------------------------------------------
 

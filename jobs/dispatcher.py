@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -27,6 +28,7 @@ from django.utils import timezone
 
 from jobs.admission import Admission, in_flight_schedule_ids
 from jobs.bulk import insert_skipping_conflicts, update_fields
+from jobs.fire_ahead import FireAhead
 from jobs.handoff import enqueue_runs
 from jobs.identity import worker_identity
 from jobs.models import JobRun, JobSwitch, Schedule
@@ -36,13 +38,13 @@ from jobs.registry import refusal_of
 from jobs.retries import policy_for, policy_for_run
 from jobs.services import request_startup_runs, sync_default_schedules
 from jobs.triggers import InvalidTrigger
-from jobs.wakeup import WakeupListener
+from jobs.wakeup import LOOK_AGAIN_SECONDS, WakeupListener
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 # The longest uninterrupted sleep: bounds how long SIGTERM or a switched-on JOBS_ENABLED takes to notice.
-MAX_SLEEP_SECONDS = 1.0
+MAX_SLEEP_SECONDS = LOOK_AGAIN_SECONDS
 # How soon to look again when due work is there but locked by another dispatcher's claim.
 BUSY_RETRY_SECONDS = 0.02
 # Housekeeping (the reaper) runs this often, and at least twice per heartbeat period, so a dead worker's
@@ -83,21 +85,27 @@ class DispatchReport:
 
 
 def dispatch_due(
-    *, now: datetime, batch_size: int = BATCH_SIZE, before_commit: Callable[[], None] | None = None
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    before_commit: Callable[[], None] | None = None,
+    before_push: Callable[[], None] | None = None,
 ) -> DispatchReport:
     """Claim every schedule and waiting run due at ``now``, batch after batch, and enqueue their runs.
 
-    ``before_commit`` is called inside each claim's transaction once its work is done (the fire-ahead
-    hold: ``now`` may lie a little ahead and the claim commits when it comes).
+    The fire-ahead hooks (``now`` may lie a little ahead): ``before_commit`` is called inside each claim's
+    transaction once its work is done, ``before_push`` right after a claim that enqueued runs committed,
+    before its runs are pushed to the broker. Rows on the ORM broker wait in the table until ``now``.
     """
     total = DispatchReport()
+    hooks = {"before_commit": before_commit, "before_push": before_push}
     while True:
-        report = claim_due_schedules(now=now, batch_size=batch_size, before_commit=before_commit)
+        report = claim_due_schedules(now=now, batch_size=batch_size, **hooks)
         total += report
         if report.schedules < batch_size:
             break
     while True:
-        report = release_waiting_runs(now=now, batch_size=batch_size, before_commit=before_commit)
+        report = release_waiting_runs(now=now, batch_size=batch_size, **hooks)
         total += report
         if report.released < batch_size:
             break
@@ -105,7 +113,11 @@ def dispatch_due(
 
 
 def claim_due_schedules(
-    *, now: datetime, batch_size: int = BATCH_SIZE, before_commit: Callable[[], None] | None = None
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    before_commit: Callable[[], None] | None = None,
+    before_push: Callable[[], None] | None = None,
 ) -> DispatchReport:
     """One claim: lock up to ``batch_size`` due schedules, record their runs, advance them, enqueue."""
     report = DispatchReport()
@@ -127,7 +139,9 @@ def claim_due_schedules(
         report.conflicts = len(new_runs) + len(admission.follow_ups) - len(inserted)
         update_fields(schedules, ["next_run_at", "last_run_at", "last_status"])
         kept = {id(run) for run in inserted}
-        enqueue_runs([(run, timeout) for run, timeout in admission.to_enqueue if id(run) in kept], now=now)
+        _enqueue(
+            [(run, timeout) for run, timeout in admission.to_enqueue if id(run) in kept], now, before_push
+        )
         report.count([run for run in new_runs if id(run) in kept])
         if before_commit is not None:
             before_commit()
@@ -135,7 +149,11 @@ def claim_due_schedules(
 
 
 def release_waiting_runs(
-    *, now: datetime, batch_size: int = BATCH_SIZE, before_commit: Callable[[], None] | None = None
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    before_commit: Callable[[], None] | None = None,
+    before_push: Callable[[], None] | None = None,
 ) -> DispatchReport:
     """Admit due ``scheduled`` runs (retries, manual runs, start-up runs, runs queued behind a busy one)."""
     report = DispatchReport()
@@ -163,11 +181,20 @@ def release_waiting_runs(
                 admission.admit(run, policy_for_run(run), next_slot)
         update_fields(runs, ["status", "due_at", "queued_at", "task_id", "finished_at", "error"])
         _insert_runs(admission.follow_ups)
-        enqueue_runs(admission.to_enqueue, now=now)
+        _enqueue(admission.to_enqueue, now=now, before_push=before_push)
         report.count(runs)
         if before_commit is not None:
             before_commit()
     return report
+
+
+def _enqueue(
+    runs: list[tuple[JobRun, int | None]], now: datetime, before_push: Callable[[], None] | None
+) -> None:
+    if runs and before_push is not None:
+        # Registered before the broker's own after-commit push, so it runs first once the claim commits.
+        transaction.on_commit(before_push)
+    enqueue_runs(runs, now=now, available_at=now)
 
 
 def earliest_due() -> datetime | None:
@@ -186,6 +213,13 @@ def earliest_due() -> datetime | None:
     )
     candidates = [moment for moment in (next_slot, next_waiting) if moment is not None]
     return min(candidates) if candidates else None
+
+
+def due_count(at: datetime, *, limit: int = BATCH_SIZE) -> int:
+    """How many schedules and waiting runs are due by ``at``, each counted up to ``limit`` (indexed)."""
+    schedules = Schedule.objects.filter(enabled=True, paused_at__isnull=True, next_run_at__lte=at)
+    waiting = JobRun.objects.filter(status=JobRun.Status.SCHEDULED, due_at__lte=at)
+    return schedules.order_by()[:limit].count() + waiting.order_by()[:limit].count()
 
 
 def _runs_for_slots(
@@ -259,12 +293,21 @@ class Dispatcher:
         batch_size: int = BATCH_SIZE,
         max_sleep: float = MAX_SLEEP_SECONDS,
         lead: timedelta | None = None,
+        max_lead: timedelta | None = None,
     ) -> None:
         self.clock = clock
         self.sleep = sleep
         self.batch_size = batch_size
         self.max_sleep = max_sleep
-        self.lead = timedelta(milliseconds=settings.JOBS_DISPATCH_LEAD_MS) if lead is None else lead
+        # How early a claim starts: between the shortest and the longest lead, as claims of its size took.
+        self.fire_ahead = FireAhead(
+            floor=lead if lead is not None else timedelta(milliseconds=settings.JOBS_DISPATCH_LEAD_MS),
+            ceiling=max_lead
+            if max_lead is not None
+            else timedelta(milliseconds=settings.JOBS_DISPATCH_LEAD_MAX_MS),
+            clock=clock,
+            sleep=sleep,
+        )
         self.listener = WakeupListener()
         self.stopping = threading.Event()
         self._last_housekeeping: datetime | None = None
@@ -316,7 +359,8 @@ class Dispatcher:
         """Housekeeping when it is due, then dispatch what is due by ``now`` (plus the lead); returns how
         many seconds the loop may sleep before the next tick.
 
-        A claim prepared ahead of its slot is held until the slot (``sleep``); when due work is locked by
+        The lead follows how long claims of that many due schedules took (``jobs.fire_ahead``); a claim
+        prepared ahead of its slot is held until just before it (``sleep``). When due work is locked by
         another dispatcher's claim, the answer is ``BUSY_RETRY_SECONDS``.
         """
         self._housekeeping(now)
@@ -326,18 +370,25 @@ class Dispatcher:
                 self._said_disabled = True
             return self.max_sleep
         due = earliest_due()
-        if due is not None and due <= now + self.lead:
-            slot = max(due, now)
-            report = dispatch_due(
-                now=slot, batch_size=self.batch_size, before_commit=lambda: self._hold_until(slot)
-            )
-            logger.debug("event=dispatched %s", report)
-            if not report.claimed_anything:
-                return BUSY_RETRY_SECONDS  # another dispatcher holds it; its commit ends the wait
-            due = earliest_due()
+        if due is not None:
+            count, lead = self._lead_for(due)
+            if due <= now + lead:
+                slot = max(due, now)
+                dispatch = partial(dispatch_due, now=slot, batch_size=self.batch_size)
+                report = self.fire_ahead.claim(slot, count, dispatch)
+                logger.debug("event=dispatched %s", report)
+                if not report.claimed_anything:
+                    return BUSY_RETRY_SECONDS  # another dispatcher holds it; its commit ends the wait
+                due = earliest_due()
         if due is None:
             return self.max_sleep
-        return min(max((due - self.lead - self.clock()).total_seconds(), 0.0), self.max_sleep)
+        _, lead = self._lead_for(due)
+        return min(max((due - lead - self.clock()).total_seconds(), 0.0), self.max_sleep)
+
+    def _lead_for(self, due: datetime) -> tuple[int, timedelta]:
+        """How much is due by ``due`` (counted only when the lead adapts to it), and the lead for it."""
+        count = due_count(due, limit=self.batch_size) if self.fire_ahead.adaptive else 0
+        return count, self.fire_ahead.lead_for(count)
 
     def _housekeeping(self, now: datetime) -> None:
         """Reap every HOUSEKEEPING_EVERY (at least every half heartbeat, so a dead worker's run is lost
@@ -350,9 +401,3 @@ class Dispatcher:
         if self._last_sync is not None and now - self._last_sync >= SYNC_DEFAULTS_EVERY:
             self._last_sync = now
             sync_default_schedules(now=now)
-
-    def _hold_until(self, moment: datetime) -> None:
-        """Hold a claim made ahead of its slot until the slot (never longer than the lead)."""
-        delay = min((moment - self.clock()).total_seconds(), self.lead.total_seconds())
-        if delay > 0:
-            self.sleep(delay)

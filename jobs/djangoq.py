@@ -8,6 +8,8 @@ places where we reach past its public ``async_task``:
   transaction on the ORM broker, one ``RPUSH`` of them all right after commit on Redis (``async_task``
   would commit one broker row per call on the ORM broker, ~30 per second);
 - the broker (``broker``, ``queue_size``) and the state each cluster publishes (``cluster_states``);
+- on the ORM broker, the way a cluster takes tasks out (``BatchORM``, named in ``Q_CLUSTER["broker_class"]``):
+  one statement takes a batch, where django-q2's own ``dequeue`` reads rows and locks them one by one;
 - the cluster our ``qcluster`` command starts inside itself (``Cluster``, ``QClusterCommand``), and the
   queue it consumes (``consume``).
 
@@ -24,9 +26,11 @@ format fails loudly there; the exact pin in requirements.txt says so beside it.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from time import sleep
 
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.brokers.orm import ORM
@@ -42,6 +46,7 @@ from redis.exceptions import RedisError
 from jobs.queues import DEFAULT_QUEUE, validate_queue_name
 
 __all__ = [
+    "BatchORM",
     "BrokerUnavailable",
     "Cluster",
     "ClusterState",
@@ -107,11 +112,16 @@ def task_package(*, task_id: str, name: str, func: str, args: tuple, timeout: in
 
 
 def enqueue_in_transaction(
-    packages: list[str], *, queue: str = DEFAULT_QUEUE, target: Broker | None = None
+    packages: list[str],
+    *,
+    queue: str = DEFAULT_QUEUE,
+    target: Broker | None = None,
+    available_at: datetime | None = None,
 ) -> None:
     """Hand ``packages`` to the broker queue of ``queue`` as part of the caller's transaction.
 
-    On the ORM broker the rows join the transaction (claim and enqueue commit together, in one INSERT); on
+    On the ORM broker the rows join the transaction (claim and enqueue commit together, in one INSERT),
+    locked until ``available_at`` when given (django-q2's ``lock``: no cluster takes a row before it); on
     Redis one RPUSH carries them all right after commit, so a rolled-back claim never reaches a worker. A
     push that fails is logged; the runs stay ``queued`` and the reaper hands them over again.
     """
@@ -119,11 +129,11 @@ def enqueue_in_transaction(
         return
     target = target or broker(queue)
     if isinstance(target, ORM):
-        now = timezone.now()
+        lock = available_at or timezone.now()
         # OrmQ.key must not be null even when a test set no list key (django-q2's ORM.enqueue does the same).
         key = target.list_key or Conf.CLUSTER_NAME
         OrmQ.objects.using(Conf.ORM).bulk_create(
-            [OrmQ(key=key, payload=package, lock=now) for package in packages]
+            [OrmQ(key=key, payload=package, lock=lock) for package in packages]
         )
     else:
         transaction.on_commit(lambda: _push(target, packages))
@@ -139,6 +149,51 @@ def _push(target: Broker, packages: list[str]) -> None:
     except Exception:
         # The runs stay `queued`; the reaper re-enqueues them once they are overdue.
         logger.exception("event=enqueue_failed count=%s", len(packages))
+
+
+class BatchORM(ORM):
+    """django-q2's ORM broker, taking up to ``Q_CLUSTER["bulk"]`` tasks in one statement.
+
+    django-q2's own ``dequeue`` reads up to ``bulk`` available rows, in no order, then locks each with an
+    UPDATE of its own; two clusters read the same rows, and all but one of their UPDATEs find nothing. Here
+    one ``UPDATE … RETURNING`` locks and returns the oldest available rows (until ``retry`` from now, as
+    django-q2 locks them), skipping rows another cluster is taking (PostgreSQL's ``SKIP LOCKED``; SQLite
+    runs one writer at a time). Everything else, including how a finished task is acknowledged (its row
+    deleted) and when a task is delivered again (its lock expired), is django-q2's.
+    """
+
+    def dequeue(self) -> list[tuple[int, str]] | None:
+        connection = connections[self.get_connection().db]
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _take_sql(connection),
+                [
+                    connection.ops.adapt_datetimefield_value(now + timedelta(seconds=Conf.RETRY)),
+                    self.list_key,
+                    connection.ops.adapt_datetimefield_value(now),
+                    Conf.BULK,
+                ],
+            )
+            tasks = sorted(cursor.fetchall())
+        if tasks:
+            return tasks
+        sleep(Conf.POLL)  # an empty queue: look again after the poll interval, as django-q2 does
+        return None
+
+
+def _take_sql(connection: BaseDatabaseWrapper) -> str:
+    quote = connection.ops.quote_name
+    table = quote(OrmQ._meta.db_table)
+    pk, key, lock, payload = (
+        quote(OrmQ._meta.get_field(name).column) for name in ("id", "key", "lock", "payload")
+    )
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    return (
+        f"UPDATE {table} SET {lock} = %s WHERE {pk} IN ("  # noqa: S608 - names come from model metadata
+        f"SELECT {pk} FROM {table} WHERE {key} = %s AND {lock} < %s ORDER BY {pk} LIMIT %s{skip_locked}"
+        f") RETURNING {pk}, {payload}"
+    )
 
 
 def queue_size(queue: str = DEFAULT_QUEUE, *, target: Broker | None = None) -> int:

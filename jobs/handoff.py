@@ -42,11 +42,16 @@ def pack_task(run: JobRun, timeout_seconds: int | None) -> str:
     )
 
 
-def enqueue_runs(runs: Iterable[tuple[JobRun, int | None]], *, now: datetime | None = None) -> int:
+def enqueue_runs(
+    runs: Iterable[tuple[JobRun, int | None]],
+    *,
+    now: datetime | None = None,
+    available_at: datetime | None = None,
+) -> int:
     """Enqueue ``(run, timeout_seconds)`` pairs; call inside the transaction that made them ``queued``.
 
-    On the ORM broker the tasks join that transaction; on other brokers the push happens after commit, so
-    a rolled-back claim never reaches a worker.
+    On the ORM broker the tasks join that transaction (and wait in the table until ``available_at``, when
+    given); on other brokers the push happens after commit, so a rolled-back claim never reaches a worker.
     """
     by_queue: dict[str, list[str]] = defaultdict(list)
     runs = list(runs)
@@ -56,5 +61,5 @@ def enqueue_runs(runs: Iterable[tuple[JobRun, int | None]], *, now: datetime | N
     for run, timeout in runs:
         by_queue[route(run.queue_name, consumed)].append(pack_task(run, timeout))
     for queue, packages in by_queue.items():
-        djangoq.enqueue_in_transaction(packages, queue=queue)
+        djangoq.enqueue_in_transaction(packages, queue=queue, available_at=available_at)
     return len(runs)

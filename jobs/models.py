@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import limits
+from jobs.conditional_updates import update_if, update_returning
 from jobs.policies import MisfirePolicy, OverlapPolicy
 from jobs.queues import DEFAULT_QUEUE
 from jobs.registry import GlobalJobError, check_owner_may_run, job_queue
@@ -214,8 +215,8 @@ class Schedule(models.Model):
         (conditionally, so two finishing runs pause it once) and says why. Returns True if it paused now.
         No statement at all when nothing changes (the common success).
         """
-        rows = Schedule.objects.filter(pk=self.pk)
         if final_failure:
+            rows = Schedule.objects.filter(pk=self.pk)
             rows.update(last_status=run.status, consecutive_failures=F("consecutive_failures") + 1)
             self.last_status, self.consecutive_failures = run.status, self.consecutive_failures + 1
             if not self.pause_after_failures:
@@ -231,10 +232,10 @@ class Schedule(models.Model):
                 self.paused_at, self.paused_reason = now, reason
             return bool(paused)
         if run.status == JobRun.Status.SUCCEEDED and self.consecutive_failures:
-            rows.update(last_status=run.status, consecutive_failures=0)
+            Schedule.objects.filter(pk=self.pk).update(last_status=run.status, consecutive_failures=0)
             self.last_status, self.consecutive_failures = run.status, 0
         elif self.last_status != run.status:
-            rows.update(last_status=run.status)
+            Schedule.objects.filter(pk=self.pk).update(last_status=run.status)
             self.last_status = run.status
         return False
 
@@ -292,6 +293,20 @@ TRIGGER_KIND_FIELDS = {
 }
 # The fields that decide when a schedule fires next: changing one recomputes next_run_at.
 TIMING_FIELDS = (*TRIGGER_FIELDS, *WINDOW_FIELDS, "enabled", "paused_at")
+# What the runner reads of a run's schedule, returned by the queued → running flip with the run: the
+# policy (timeout, retries, overlap) and what the outcome updates only when it changes (last status,
+# failure streak). Anything else loads on first access.
+RUNNER_SCHEDULE_FIELDS = (
+    "overlap_policy",
+    "overlap_retry_delay_seconds",
+    "max_attempts",
+    "retry_backoff_seconds",
+    "timeout_seconds",
+    "pause_after_failures",
+    "consecutive_failures",
+    "last_status",
+    "next_run_at",
+)
 
 
 def _copied(value: object) -> object:
@@ -444,11 +459,13 @@ class JobRun(models.Model):
         Status.CANCELLED,
     )
 
+    # Every index is one more entry each status change writes (the two per run of the hot path): the
+    # foreign keys to schedule and owner need none of their own, the composite indexes below lead with them.
     schedule = models.ForeignKey(
-        Schedule, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+        Schedule, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs", db_index=False
     )
     job_name = models.CharField(max_length=200)
-    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="job_runs")
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="job_runs", db_index=False)
     kwargs = models.JSONField(default=dict, blank=True)
     slot = models.DateTimeField(help_text="The fire time this run stands for (UTC).")
     due_at = models.DateTimeField(help_text="When it may start: the slot, or later for retries.")
@@ -478,6 +495,7 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         related_name="retries",
+        db_index=False,  # indexed where set only (jobrun_retry_of_idx): most runs are first attempts
         help_text="The attempt this one follows (a retry, a recheck after a skip, a retry asked by hand).",
     )
 
@@ -506,7 +524,10 @@ class JobRun(models.Model):
         ]
         indexes = [
             models.Index(fields=["-slot"], name="jobrun_slot_idx"),
-            models.Index(fields=["schedule", "-slot"], name="jobrun_schedule_slot_idx"),
+            # A schedule's runs, newest first, walk the unique (schedule, slot, attempt) index backwards.
+            models.Index(
+                fields=["retry_of"], name="jobrun_retry_of_idx", condition=Q(retry_of__isnull=False)
+            ),
             models.Index(
                 fields=["status", "heartbeat_at"],
                 name="jobrun_active_idx",
@@ -638,12 +659,22 @@ class JobRun(models.Model):
         return self._transition(self.Status.QUEUED, held=held, queued_at=now, task_id=task_id)
 
     def mark_running(self, *, now: datetime, worker: str, engine_process_id: int | None = None) -> bool:
-        return self._transition(
-            self.Status.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            worker=worker[:200],
-            engine_process_id=engine_process_id,
+        """A worker takes the run. The UPDATE also returns the row: this instance (which may hold no more
+        than the id) becomes the whole run, its ``schedule`` loaded with ``RUNNER_SCHEDULE_FIELDS``, so
+        the flip is also the runner's read (one round trip to start a run)."""
+        fields = {
+            "started_at": now,
+            "heartbeat_at": now,
+            "worker": worker[:200],
+            "engine_process_id": engine_process_id,
+        }
+        return update_returning(
+            self,
+            status=self.Status.RUNNING,
+            sources=self.TRANSITIONS[self.Status.RUNNING],
+            fields=fields,
+            related="schedule",
+            related_fields=RUNNER_SCHEDULE_FIELDS,
         )
 
     def succeed(self, *, now: datetime, result: object = None) -> bool:
@@ -718,7 +749,7 @@ class JobRun(models.Model):
                 raise InvalidTransition(
                     f"Run #{self.pk or '(new)'} is {self.status}; it cannot become {status}."
                 )
-        elif not JobRun.objects.filter(pk=self.pk, status__in=allowed).update(status=status, **fields):
+        elif not update_if(JobRun, self.pk, status=status, sources=allowed, fields=fields):
             return False
         self.status = status
         for name, value in fields.items():

@@ -18,7 +18,7 @@ from jobs.models import JobRun
 from jobs.policies import OverlapPolicy
 from jobs.retries import policy_for, recheck_after_skip, schedule_retry
 from jobs.signals import run_failed
-from jobs.wakeup import wake_dispatchers
+from jobs.wakeup import needs_wake_up, wake_dispatchers
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,9 @@ def _settle(
 ) -> None:
     if run.schedule is not None:
         run.schedule.record_outcome(run, final_failure=final_failure, now=now)
-    if promote_queued_behind(run, now=now) or follow_up is not None:
+    promoted = promote_queued_behind(run, now=now)
+    # A retry or recheck due later than the dispatchers' next look needs no wake-up (no NOTIFY per failure).
+    if promoted or (follow_up is not None and needs_wake_up(follow_up.due_at, now=now)):
         transaction.on_commit(wake_dispatchers)
 
 

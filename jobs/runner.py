@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from jobs import outcomes, shutdown
@@ -43,9 +43,10 @@ __all__ = ["RunTimedOut", "deadline", "execute", "run_queued"]
 def execute(run_id: int) -> str:
     """django-q2 task entry point: run the JobRun ``run_id`` if it is still queued; returns its final status.
 
-    Connections are closed before and after, so a run never inherits (or leaves) a broken connection.
+    django-q2's worker closes obsolete and broken connections before each task; this closes them after it
+    too, so a worker idle after a run keeps no connection beyond CONN_MAX_AGE. A connection broken in
+    between is found by the run's first statement (``_flip``).
     """
-    close_old_connections()
     try:
         return run_queued(run_id, worker=worker_identity())
     finally:
@@ -57,11 +58,10 @@ def run_queued(run_id: int, *, worker: str, clock: Callable[[], datetime] = time
     if shutdown.draining():
         hand_back(run_id, now=clock())
         return ""
-    claim = JobRun(pk=run_id, status=JobRun.Status.QUEUED)  # all the task says; the flip checks the row
-    if not claim.mark_running(now=clock(), worker=worker, engine_process_id=current_process_id()):
+    run = JobRun(pk=run_id, status=JobRun.Status.QUEUED)  # all the task says; the flip checks the row
+    if not _flip(run, now=clock(), worker=worker):
         logger.info("event=run_not_queued run=%s action=ignore_delivery", run_id)
         return ""
-    run = JobRun.objects.select_related("schedule").get(pk=run_id)
     definition = find_job(run.job_name)
     if definition is None:
         error = str(UnknownJobError(run.job_name))
@@ -73,6 +73,23 @@ def run_queued(run_id: int, *, worker: str, clock: Callable[[], datetime] = time
     status = _run_job(run, definition, clock)
     logger.info("event=run_finished run=%s job=%s status=%s", run.pk, run.job_name, status)
     return status
+
+
+def _flip(run: JobRun, *, now: datetime, worker: str) -> bool:
+    """The queued → running flip: one statement, which returns the run and its schedule's policy too.
+
+    It is also the connection's health check. Django's own (CONN_HEALTH_CHECKS: a ``SELECT 1`` before the
+    first statement after each task) would add a round trip to every run, so it is skipped here; a
+    connection the flip finds broken (the database restarted since the last run) is replaced and the flip
+    tried once more. A statement that never reached the server changed nothing.
+    """
+    connection.health_check_done = True
+    try:
+        return run.mark_running(now=now, worker=worker, engine_process_id=current_process_id())
+    except (InterfaceError, OperationalError):
+        logger.warning("event=worker_connection_broken run=%s action=reconnect_and_retry", run.pk)
+        connection.close()
+        return run.mark_running(now=now, worker=worker, engine_process_id=current_process_id())
 
 
 def _run_job(run: JobRun, definition: JobDefinition, clock: Callable[[], datetime]) -> str:

@@ -8,6 +8,7 @@ dispatcher's sleep is cut into short polls of an indexed query instead.
 import logging
 import threading
 import time
+from datetime import datetime
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -15,11 +16,19 @@ from django.db import DEFAULT_DB_ALIAS, connections
 logger = logging.getLogger(__name__)
 
 CHANNEL = "jobs_wakeup"
+# The longest a dispatcher sleeps before it looks at the schedules and waiting runs again, woken or not:
+# work due later than this needs no wake-up (it bounds how soon SIGTERM and JOBS_ENABLED are noticed too).
+LOOK_AGAIN_SECONDS = 1.0
 # How long a dispatcher on SQLite (no LISTEN/NOTIFY) sleeps at most before looking again.
 SQLITE_POLL_SECONDS = 0.5
 
 # Wakes dispatchers running in this very process (tests, `jobs dispatch` next to the admin).
 _local_wakeup = threading.Event()
+
+
+def needs_wake_up(due_at: datetime, *, now: datetime) -> bool:
+    """Whether work due at ``due_at`` would be late unless the dispatchers are woken for it now."""
+    return (due_at - now).total_seconds() < LOOK_AGAIN_SECONDS
 
 
 def wake_dispatchers(using: str = DEFAULT_DB_ALIAS) -> None:

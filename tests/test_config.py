@@ -5,7 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import ManagementUtility
 from django.db import connection
 
 from config.logging import KeyValueFormatter
@@ -83,3 +85,47 @@ def test_a_dead_database_is_one_line_and_exit_code_1_in_every_command(tmp_path):
         assert result.returncode == 1, command
         assert result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith("CommandError: Database unavailable or not migrated"), result.stderr
+
+
+@pytest.mark.parametrize(("setting", "threshold"), [(None, "0"), ("false", "None")])
+def test_prepared_statements_for_the_runs_hot_path_are_on_by_default_and_can_be_turned_off(
+    tmp_path, setting, threshold
+):
+    environment = {
+        **os.environ,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:9/none",
+        "DATA_DIR": str(tmp_path),
+    }
+    environment.pop("DATABASE_PREPARED_STATEMENTS", None)
+    if setting is not None:
+        environment["DATABASE_PREPARED_STATEMENTS"] = setting
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from config import settings; "
+            "print(settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert shown.stdout.strip() == threshold
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("argv", [["backup", "list"], ["jobs", "list"]])
+def test_operational_commands_start_without_the_deploy_checks(argv, capsys):
+    def broken_deploy(app_configs, **kwargs):
+        return [checks.Error("the deploy is broken", id="tests.E001")]
+
+    checks.register(broken_deploy)
+    try:
+        ManagementUtility(["manage.py", *argv]).execute()  # a check that ran would exit 1 here
+    finally:
+        checks.registry.registry.registered_checks.discard(broken_deploy)
+
+    assert "the deploy is broken" not in capsys.readouterr().err

@@ -27,6 +27,7 @@ def cluster(request, tmp_path, monkeypatch):
     monkeypatch.setattr(Conf, "PREFIX", workers.queue)  # the cluster's Q_CLUSTER_NAME: its default queue
     monkeypatch.setattr(Conf, "CLUSTER_NAME", workers.queue)
     monkeypatch.setattr(Conf, "ORM", None if on_redis else "default")
+    monkeypatch.setattr(Conf, "BROKER_CLASS", None if on_redis else "jobs.djangoq.BatchORM")
     monkeypatch.setattr(Conf, "REDIS", REDIS_URL if on_redis else None)
     workers.start()
     wait_for(lambda: "event=dispatcher_started" in workers.logs(), timeout=60, message="the cluster is up")

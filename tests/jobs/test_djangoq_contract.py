@@ -8,11 +8,12 @@ Each test uses a queue of its own (on the machine's Redis, a list nobody else re
 """
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from multiprocessing import Queue, Value
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
@@ -156,3 +157,19 @@ def test_on_redis_nothing_is_pushed_before_the_commit(monkeypatch, django_captur
         assert djangoq.queue_size(target=target) == 1
     finally:
         target.delete_queue()
+
+
+@pytest.mark.django_db
+def test_on_the_orm_broker_django_q2_takes_no_row_before_it_is_available():
+    target = ORM(list_key=f"contract-{uuid.uuid4().hex}")
+    now, later = timezone.now(), timezone.now() + timedelta(minutes=1)
+    for name, available_at in (("jobrun-later", later), ("jobrun-now", now)):
+        package = djangoq.task_package(
+            task_id=new_task_id(), name=name, func=TASK_FUNC, args=(9,), timeout=60
+        )
+        djangoq.enqueue_in_transaction([package], target=target, available_at=available_at)
+
+    taken = [SignedPackage.loads(package)["name"] for _, package in target.dequeue() or []]
+
+    assert taken == ["jobrun-now"]
+    assert OrmQ.objects.get(key=target.list_key, lock=later).task["name"] == "jobrun-later"  # still waiting

@@ -151,6 +151,7 @@ def redis_broker(monkeypatch):
     """django-q2's Redis broker on a queue of this test's own."""
     queue = f"enqueue-{uuid.uuid4().hex}"
     monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "BROKER_CLASS", None)  # the settings name our ORM broker class
     monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
     monkeypatch.setattr(Conf, "PREFIX", queue)  # the default queue's broker queue is the site's prefix
     monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)

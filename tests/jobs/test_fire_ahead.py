@@ -64,13 +64,15 @@ def in_another_connection(look: Callable[[], object]) -> object:
     return answers[0]
 
 
-def test_a_claim_prepared_ahead_commits_at_its_slot_and_other_dispatchers_keep_off():
+def test_a_claim_prepared_ahead_commits_by_its_slot_and_other_dispatchers_keep_off():
     clock = Clock(T0)
     slot = T0 + timedelta(milliseconds=400)
     due_at(slot)
     seen_while_held = {}
 
     def look_from_elsewhere() -> None:
+        if seen_while_held:
+            return  # the second sleep comes after the commit: the release at the slot
         seen_while_held["visible"] = in_another_connection(
             lambda: (JobRun.objects.count(), OrmQ.objects.count())
         )
@@ -81,7 +83,9 @@ def test_a_claim_prepared_ahead_commits_at_its_slot_and_other_dispatchers_keep_o
     clock.while_asleep = look_from_elsewhere
     Dispatcher(clock=clock.now, sleep=clock.sleep, lead=LEAD).tick(T0)
 
-    assert clock.slept == [pytest.approx(0.4)]  # held from 400 ms before the slot until the slot
+    # Held from 400 ms before the slot until its expected commit time before it, then released at the slot.
+    held, released = clock.slept
+    assert held + released == pytest.approx(0.4) and released < 0.001
     assert seen_while_held == {"visible": (0, 0), "other_tick": BUSY_RETRY_SECONDS}
     (run,) = JobRun.objects.all()
     assert (run.slot, run.queued_at, run.status) == (slot, slot, "queued")
@@ -97,3 +101,67 @@ def test_a_late_dispatcher_does_not_wait():
 
     assert clock.slept == []
     assert JobRun.objects.get().slot == slot
+
+
+def due_together(slot: datetime, count: int) -> None:
+    for _ in range(count):
+        due_at(slot)
+
+
+def test_a_claim_as_big_as_the_slow_ones_measured_starts_early_and_commits_before_its_slot():
+    clock = Clock(T0)
+    slot = T0 + timedelta(milliseconds=700)
+    due_together(slot, 8)
+    dispatcher = Dispatcher(clock=clock.now, sleep=clock.sleep, lead=LEAD, max_lead=timedelta(seconds=2))
+    dispatcher.fire_ahead.times.record(8, preparation=0.5, commit=0.02)  # claims of 8 took this long lately
+    seen = []
+    clock.while_asleep = lambda: seen.append(
+        in_another_connection(
+            lambda: (JobRun.objects.count(), list(OrmQ.objects.values_list("lock", flat=True)))
+        )
+    )
+
+    dispatcher.tick(T0)  # 700 ms before the slot: the shortest lead (600 ms) would not start yet
+
+    assert clock.slept == [pytest.approx(0.68), pytest.approx(0.02)]  # held, committed, released at the slot
+    held, committed = seen
+    assert held == (0, [])  # nothing visible while the claim is held
+    runs, locks = committed
+    assert runs == 8 and locks == [slot] * 8  # committed before the slot; no worker takes a task before it
+    assert JobRun.objects.filter(status="queued", queued_at=slot).count() == 8
+
+
+def test_a_dispatcher_that_measured_nothing_waits_for_its_shortest_lead():
+    clock = Clock(T0)
+    slot = T0 + timedelta(milliseconds=700)
+    due_together(slot, 8)
+
+    wait = Dispatcher(clock=clock.now, sleep=clock.sleep, lead=LEAD, max_lead=timedelta(seconds=2)).tick(T0)
+
+    assert wait == pytest.approx(0.1)  # wakes 600 ms before the slot
+    assert JobRun.objects.count() == 0
+
+
+def test_every_claim_is_measured_by_the_dispatchers_clock_and_feeds_the_next_lead():
+    clock = SteppingClock(T0, step=timedelta(milliseconds=400))
+    slot = T0 - timedelta(seconds=1)
+    due_together(slot, 8)
+    dispatcher = Dispatcher(clock=clock.now, sleep=clock.sleep, lead=LEAD, max_lead=timedelta(seconds=2))
+
+    dispatcher.tick(T0)
+
+    assert JobRun.objects.count() == 8
+    assert dispatcher.fire_ahead.times.preparation_for(8) >= 0.4
+    assert dispatcher.fire_ahead.lead_for(8) > LEAD
+
+
+class SteppingClock(Clock):
+    """A clock on which every look costs ``step``: the dispatcher's own work takes time on it."""
+
+    def __init__(self, start: datetime, *, step: timedelta) -> None:
+        super().__init__(start)
+        self.step = step
+
+    def now(self) -> datetime:
+        self.moment += self.step
+        return self.moment

@@ -28,6 +28,9 @@ LIST_LIMIT = 50
 
 class Command(DatabaseErrorAsCommandError, BaseCommand):
     help = "Take, list, verify, restore and prune backups."
+    # System checks belong to deploys (`check --deploy`, `migrate`); run from cron or by hand, this command
+    # skips them: ~0.15 s and ~5 MiB less at every start (they import every URL and view).
+    requires_system_checks = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")

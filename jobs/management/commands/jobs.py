@@ -29,6 +29,9 @@ class Command(DatabaseErrorAsCommandError, BaseCommand):
         "List jobs and schedules; run, pause and resume them; backfill past slots; cancel and retry runs; "
         "show run history; dispatch; prune history."
     )
+    # System checks belong to deploys (`check --deploy`, `migrate`); an operational command skips them:
+    # ~0.15 s and ~5 MiB less at every start (they import every URL and view).
+    requires_system_checks = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
