@@ -22,10 +22,10 @@ from django_q.monitor import monitor
 from django_q.pusher import pusher
 from django_q.signing import SignedPackage
 from django_q.worker import worker
-from jobs.handoff import TASK_FUNC, new_task_id, pack_task
 
 from jobs import djangoq
 from jobs.djangoq import BatchORM
+from jobs.handoff import TASK_FUNC, new_task_id, pack_task
 from jobs.models import JobRun
 from tests.jobs import sample_jobs
 from tests.jobs.builders import T0, make_run, make_schedule
