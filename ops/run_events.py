@@ -15,6 +15,7 @@ rebuilds the runs table (SQLite rebuilds a table for most column changes, droppi
 them back in the same command.
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from jobs.models import JobRun
@@ -103,7 +104,7 @@ def install_run_event_triggers(using: str) -> None:
     elif connection.vendor == "sqlite":
         statements = _sqlite_statements()
     else:
-        raise NotImplementedError(f"Run metrics need PostgreSQL or SQLite, not {connection.vendor}.")
+        raise ImproperlyConfigured(f"Run metrics need PostgreSQL or SQLite, not {connection.vendor}.")
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)

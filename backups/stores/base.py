@@ -7,6 +7,7 @@ where the storage can mint one. One subclass per kind of storage (``filesystem``
 ``backups.storage.store_for`` from the storage's class, the way Django picks a session or storage backend.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ class PartialObject:
     upload_id: str = ""
 
 
-class BackupStore:
-    """One kind of backup storage. Subclasses implement the methods that raise NotImplementedError."""
+class BackupStore(ABC):
+    """One kind of backup storage. Subclasses implement the abstract methods."""
 
     # What this kind of storage raises when it is unavailable; ``translated()`` turns those into one line.
     errors: tuple[type[BaseException], ...] = (OSError,)
@@ -67,13 +68,13 @@ class BackupStore:
     def missing(self, key: str) -> ObjectMissing:
         return ObjectMissing(f"Backup object {key!r} is missing from {self.describe()}.")
 
+    @abstractmethod
     def writer(self, key: str) -> ObjectTarget:
         """A new object ``key``, written in parts; refuses a key that already exists (BackupError)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def open(self, key: str) -> Any:
         """A binary stream of the stored bytes of ``key`` (``read(size)``, ``close()``); ObjectMissing."""
-        raise NotImplementedError
 
     def delete(self, key: str) -> None:
         """Remove a stored object; a missing one is not an error."""
@@ -82,17 +83,17 @@ class BackupStore:
         except FileNotFoundError:
             return
 
+    @abstractmethod
     def partial_objects(self) -> list[PartialObject]:
         """Uploads that were started and neither completed nor aborted (e.g. the process was killed)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def is_partial_of(self, partial: PartialObject, key: str) -> bool:
         """Whether ``partial`` is a leftover upload of the object ``key``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def discard(self, partial: PartialObject) -> None:
         """Abort the upload or delete the temporary file."""
-        raise NotImplementedError
 
     def download_url(self, key: str, *, filename: str, expire_seconds: int) -> str | None:
         """A URL that downloads ``key`` as ``filename`` for ``expire_seconds``; None when the storage cannot
