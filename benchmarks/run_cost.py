@@ -7,7 +7,8 @@ file under /tmp) it queues ``--runs`` runs of a trivial job and takes each throu
 ``jobs.runner.execute``, the django-q2 task a worker calls, one after the other in this process, with
 connections kept (CONN_MAX_AGE=60) and Django's health checks on, as a production worker. Beside them, the
 same number of calls of the same trivial function without the engine: the baseline a raw django-q2 task
-pays here.
+pays here. And the floor of any run that is recorded as it starts and as it ends: two prepared one-row
+UPDATEs, each committed on its own, on the same connection (PostgreSQL).
 
 CPU time is read from /proc (this process, and the server process behind its connection), so it says
 what a run costs the machine even when other work shares it, unlike wall time, which is printed too.
@@ -138,6 +139,7 @@ def measure(total: int, *, profile: bool) -> dict:
         close_old_connections()
         bare()
     bare_cpu, bare_wall = process_cpu() - bare_cpu, time.perf_counter() - bare_wall
+    floor = statement_floor(total, backend) if backend else None
 
     per_run = 1e6 / total
     results = {
@@ -150,6 +152,8 @@ def measure(total: int, *, profile: bool) -> dict:
         "bare_call_cpu_us": round(bare_cpu * per_run, 1),
         "bare_call_wall_us": round(bare_wall * per_run, 1),
     }
+    if floor:
+        results |= floor
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"{connection.vendor}: {total} runs of a trivial job through jobs.runner.execute (load {load})")
     print(f"  statements per run     {results['statements_per_run']}")
@@ -158,9 +162,42 @@ def measure(total: int, *, profile: bool) -> dict:
         print(f"  server CPU per run     {results['server_cpu_us']} us (its PostgreSQL backend)")
     print(f"  wall time per run      {results['wall_us']} us")
     print(f"  bare call, no engine   {results['bare_call_cpu_us']} us CPU")
+    if floor:
+        print(
+            f"  floor: two one-row UPDATEs, each committed, on the same connection: "
+            f"{floor['floor_worker_cpu_us']} us worker + {floor['floor_server_cpu_us']} us server CPU, "
+            f"{floor['floor_wall_us']} us wall"
+        )
+        engine = results["worker_cpu_us"] + results["server_cpu_us"]
+        least = floor["floor_worker_cpu_us"] + floor["floor_server_cpu_us"]
+        print(f"  a run costs {engine / least:.2f}x that floor in CPU")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return results
+
+
+def statement_floor(total: int, backend: int) -> dict:
+    """What any two committed statements per run cost here: two prepared one-row UPDATEs of a scratch
+    table, each in its own transaction, as the flip and the finish are. Nothing that records a run's
+    start before the job and its end after it can cost less per run on this machine and database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_floor (id integer PRIMARY KEY, value integer)")
+        cursor.execute("INSERT INTO bench_floor VALUES (1, 0) ON CONFLICT DO NOTHING")
+    sql = "UPDATE bench_floor SET value = value + 1 WHERE id = %s"
+    database = connection.connection  # psycopg's own, in autocommit as Django keeps it
+    cpu, server, wall = process_cpu(), backend_cpu(backend), time.perf_counter()
+    for _ in range(total):
+        for _statement in range(2):
+            database.execute(sql, [1], prepare=True)
+    cpu, server, wall = process_cpu() - cpu, backend_cpu(backend) - server, time.perf_counter() - wall
+    per_run = 1e6 / total
+    return {
+        "floor_worker_cpu_us": round(cpu * per_run),
+        "floor_server_cpu_us": round(server * per_run),
+        "floor_wall_us": round(wall * per_run),
+    }
 
 
 if __name__ == "__main__":

@@ -34,14 +34,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.brokers.orm import ORM
-from django_q.brokers.redis_broker import Redis
-from django_q.cluster import Cluster
 from django_q.conf import Conf
-from django_q.management.commands.qcluster import Command as QClusterCommand
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.status import Stat
-from redis.exceptions import RedisError
 
 from jobs.queues import DEFAULT_QUEUE, validate_queue_name
 
@@ -56,6 +52,7 @@ __all__ = [
     "consume",
     "enqueue_in_transaction",
     "list_key",
+    "ping_redis",
     "queue_size",
     "task_package",
 ]
@@ -68,6 +65,49 @@ _brokers: dict[str, Broker] = {}
 
 class BrokerUnavailable(RuntimeError):
     """The broker could not be asked (Redis down); the message says why."""
+
+
+# Bound on first use by the module's ``__getattr__`` below.
+Cluster: type
+QClusterCommand: type
+
+
+def __getattr__(name: str) -> type:
+    """``Cluster`` and ``QClusterCommand``, imported on first use: only a process that starts a cluster
+    needs django-q2's worker machinery (multiprocessing, its pusher, worker and monitor), and a web,
+    backup or ``jobs`` command process is smaller without it."""
+    if name == "Cluster":
+        from django_q.cluster import Cluster
+
+        return Cluster
+    if name == "QClusterCommand":
+        from django_q.management.commands.qcluster import Command
+
+        return Command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _broker_errors() -> tuple[type[Exception], ...]:
+    """What the configured broker raises when it cannot be asked. The redis client is imported with
+    django-q2's Redis broker, so a site on the ORM broker never loads it (its errors are the database's)."""
+    if Conf.ORM:
+        return ()
+    from redis.exceptions import RedisError
+
+    return (RedisError,)
+
+
+def ping_redis(url: str, *, timeout: float) -> None:
+    """PING the Redis at ``url``, waiting ``timeout`` seconds at most; BrokerUnavailable if it is silent."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise BrokerUnavailable(str(error)) from error
+    finally:
+        client.close()
 
 
 def list_key(queue: str = DEFAULT_QUEUE) -> str:
@@ -140,6 +180,8 @@ def enqueue_in_transaction(
 
 
 def _push(target: Broker, packages: list[str]) -> None:
+    from django_q.brokers.redis_broker import Redis  # loaded with the broker (never on the ORM broker)
+
     try:
         if isinstance(target, Redis):
             target.connection.rpush(target.list_key, *packages)
@@ -200,7 +242,7 @@ def queue_size(queue: str = DEFAULT_QUEUE, *, target: Broker | None = None) -> i
     """Tasks of ``queue`` waiting in the broker for a worker; BrokerUnavailable when it cannot be asked."""
     try:
         return (target or broker(queue)).queue_size()
-    except RedisError as error:
+    except _broker_errors() as error:
         raise BrokerUnavailable(str(error)) from error
 
 
@@ -227,7 +269,7 @@ def cluster_states(target: Broker | None = None) -> list[ClusterState]:
     """
     try:
         stats = Stat.get_all(broker=target or broker())
-    except RedisError as error:
+    except _broker_errors() as error:
         raise BrokerUnavailable(str(error)) from error
     states = [
         ClusterState(

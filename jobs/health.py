@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from jobs.djangoq import BrokerUnavailable, queue_size
+from jobs.djangoq import BrokerUnavailable, ping_redis, queue_size
 from jobs.models import EngineProcess, JobRun
 from jobs.queues import DEFAULT_QUEUE
 from jobs.registry import registered_jobs
@@ -72,10 +71,12 @@ class HealthReport:
 
 
 def _failure(check: str, error: Exception, **details: Any) -> CheckResult:
-    # The exception's text may name hosts and users: it goes to the log, the result names only its kind.
+    # The exception's text may name hosts and users: it goes to the log, the result names only its kind
+    # (the broker client's own, e.g. ConnectionError, rather than the BrokerUnavailable that carries it).
     first_line = (str(error).strip().splitlines() or [""])[0]
     logger.warning("event=health_check_failed check=%s error=%s", check, first_line)
-    return CheckResult(ok=False, details=details, error=f"unavailable ({type(error).__name__})")
+    kind = type(error.__cause__ if isinstance(error, BrokerUnavailable) and error.__cause__ else error)
+    return CheckResult(ok=False, details=details, error=f"unavailable ({kind.__name__})")
 
 
 def check_database(now: datetime) -> CheckResult:
@@ -133,17 +134,9 @@ def check_broker(now: datetime) -> CheckResult:
     kind = broker_kind()
     try:
         if kind == "redis":
-            client = redis.Redis.from_url(
-                settings.REDIS_URL,
-                socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
-                socket_timeout=BROKER_TIMEOUT_SECONDS,
-            )
-            try:
-                client.ping()
-            finally:
-                client.close()
+            ping_redis(settings.REDIS_URL, timeout=BROKER_TIMEOUT_SECONDS)
         depths = queue_depths(now)
-    except (redis.RedisError, BrokerUnavailable, DatabaseError) as error:
+    except (BrokerUnavailable, DatabaseError) as error:
         return _failure("broker", error, broker=kind)
     return CheckResult(ok=True, details={"broker": kind, "depth": depths})
 
