@@ -427,19 +427,19 @@ def throughput_case(args: argparse.Namespace, clusters: list[subprocess.Popen]) 
                 }
             )
     kinds = ("ours", "raw", "bare")
-    starts = {kind: max(e["per_second"] for e in rounds if e["kind"] == kind) for kind in kinds}
-    recorded = {kind: max(e["recorded_per_second"] for e in rounds if e["kind"] == kind) for kind in kinds}
+    start_rate = {kind: max(e["per_second"] for e in rounds if e["kind"] == kind) for kind in kinds}
+    record_rate = {kind: max(e["recorded_per_second"] for e in rounds if e["kind"] == kind) for kind in kinds}
     return {
         "tasks": args.tasks,
         "rounds": rounds,
-        "ours_per_second": starts["ours"],
-        "raw_per_second": starts["raw"],
-        "bare_per_second": starts["bare"],
-        "ratio": round(starts["ours"] / starts["raw"], 3),
-        "ratio_to_bare": round(starts["ours"] / starts["bare"], 3),
-        "ours_recorded_per_second": recorded["ours"],
-        "raw_recorded_per_second": recorded["raw"],
-        "recorded_ratio": round(recorded["ours"] / recorded["raw"], 3),
+        "ours_per_second": start_rate["ours"],
+        "raw_per_second": start_rate["raw"],
+        "bare_per_second": start_rate["bare"],
+        "ratio": round(start_rate["ours"] / start_rate["raw"], 3),
+        "ratio_to_bare": round(start_rate["ours"] / start_rate["bare"], 3),
+        "ours_recorded_per_second": record_rate["ours"],
+        "raw_recorded_per_second": record_rate["raw"],
+        "recorded_ratio": round(record_rate["ours"] / record_rate["raw"], 3),
     }
 
 
