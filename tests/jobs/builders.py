@@ -51,3 +51,23 @@ def make_engine_process(
         queues=list(queues),
         **fields,
     )
+
+
+def schedule_form_data(**fields) -> dict:
+    """What the admin's schedule form posts for an enabled schedule with the usual policies (and no
+    arguments, in UTC); ``fields`` add the job, key and trigger, or replace any of these."""
+    return {
+        "kwargs": "{}",
+        "timezone": "UTC",
+        "enabled": "on",
+        "overlap_policy": "skip",
+        "overlap_retry_delay_seconds": 3600,
+        "misfire_policy": "run_once",
+        "misfire_grace_seconds": 300,
+        "catch_up_limit": 10,
+        "max_attempts": 1,
+        "retry_backoff_seconds": 30,
+        "pause_after_failures": 0,
+        "jitter_seconds": 0,
+        **fields,
+    }

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import JobRun, Schedule
-from tests.jobs.builders import T0, make_run, make_schedule
+from tests.jobs.builders import T0, make_run, make_schedule, schedule_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -48,23 +48,13 @@ def test_the_change_page_lists_the_next_five_fire_times_in_the_schedules_zone(me
 def test_an_invalid_cron_expression_is_reported_on_its_field(member_client, schedule, owner):
     response = member_client.post(
         reverse("admin:jobs_schedule_add"),
-        {
-            "job_name": "tests.record",
-            "owner": owner.pk,
-            "key": "broken",
-            "kwargs": "{}",
-            "trigger_kind": "cron",
-            "cron_expression": "61 * * * *",
-            "timezone": "UTC",
-            "enabled": "on",
-            "overlap_policy": "skip",
-            "overlap_retry_delay_seconds": 3600,
-            "misfire_policy": "run_once",
-            "misfire_grace_seconds": 300,
-            "catch_up_limit": 10,
-            "max_attempts": 1,
-            "retry_backoff_seconds": 30,
-        },
+        schedule_form_data(
+            job_name="tests.record",
+            owner=owner.pk,
+            key="broken",
+            trigger_kind="cron",
+            cron_expression="61 * * * *",
+        ),
     )
     assert response.status_code == 200
     assert "Invalid cron expression" in str(response.context["adminform"].form.errors["cron_expression"])

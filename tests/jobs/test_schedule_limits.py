@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from jobs.models import Schedule, TriggerKind
 from jobs.registry import InvalidJobArguments, get_job, job
-from tests.jobs.builders import make_schedule
+from tests.jobs.builders import make_schedule, schedule_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -164,24 +164,9 @@ def test_a_job_whose_default_interval_is_below_its_own_minimum_is_refused_at_reg
 
 # --- The same refusals in the admin: the reason on the field, nothing saved ---------------------------
 
-VALID_FORM = {
-    "job_name": "tests.report",
-    "key": "weekly-report",
-    "kwargs": "{}",
-    "trigger_kind": "interval",
-    "interval_seconds": 3600,
-    "timezone": "UTC",
-    "enabled": "on",
-    "overlap_policy": "skip",
-    "overlap_retry_delay_seconds": 3600,
-    "misfire_policy": "run_once",
-    "misfire_grace_seconds": 300,
-    "catch_up_limit": 10,
-    "max_attempts": 1,
-    "retry_backoff_seconds": 30,
-    "pause_after_failures": 0,
-    "jitter_seconds": 0,
-}
+VALID_FORM = schedule_form_data(
+    job_name="tests.report", key="weekly-report", trigger_kind="interval", interval_seconds=3600
+)
 
 REFUSED_INPUTS = {
     "an interval of 1 s for a job that takes longer": (

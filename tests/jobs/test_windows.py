@@ -21,7 +21,7 @@ from jobs.triggers import (
     validate_window,
 )
 from ops.missed import find_missed_runs
-from tests.jobs.builders import T0, make_schedule
+from tests.jobs.builders import T0, make_schedule, schedule_form_data
 
 
 def utc(*args: int) -> datetime:
@@ -324,11 +324,10 @@ def test_the_admin_says_a_schedule_has_ended(client, owner, member, outsider):
 
 
 def schedule_form(owner, **fields) -> dict:
-    return {
+    windowed = {
         "job_name": "tests.record",
         "owner": owner.pk,
         "key": "windowed",
-        "kwargs": "{}",
         "trigger_kind": "cron",
         "cron_expression": "0 9 * * *",
         "timezone": "Europe/Paris",
@@ -337,17 +336,8 @@ def schedule_form(owner, **fields) -> dict:
         "ends_at": "2026-06-30T23:59:59",
         "excluded_dates": "2026-05-08\n2026-05-01, 2026-05-01",
         "jitter_seconds": 120,
-        "enabled": "on",
-        "overlap_policy": "skip",
-        "overlap_retry_delay_seconds": 3600,
-        "misfire_policy": "run_once",
-        "misfire_grace_seconds": 300,
-        "catch_up_limit": 10,
-        "max_attempts": 1,
-        "retry_backoff_seconds": 30,
-        "pause_after_failures": 0,
-        **fields,
     }
+    return schedule_form_data(**(windowed | fields))
 
 
 @pytest.mark.django_db
