@@ -8,6 +8,11 @@ from tenants.models import GLOBAL_OWNER_ID
 T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 
 
+def utc(*args: int) -> datetime:
+    """``datetime(*args)`` in UTC: ``utc(2026, 3, 29, 1, 30)``."""
+    return datetime(*args, tzinfo=UTC)
+
+
 def make_schedule(job_name: str = "tests.record", *, now: datetime = T0, **fields) -> Schedule:
     """A saved schedule; by default every 60 seconds from ``now`` (so its first slot is now + 60 s)."""
     fields.setdefault("owner_id", GLOBAL_OWNER_ID)

@@ -12,14 +12,11 @@ import pytest
 from cronsim import CronSim
 
 from jobs.cron import InvalidCronExpression, describe, next_fire_after, next_fire_times, parse
+from tests.jobs.builders import utc
 
 NEW_YORK = "America/New_York"
 LONDON = "Europe/London"
 LORD_HOWE = "Australia/Lord_Howe"
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def local(zone: str, *args: int, fold: int = 0) -> datetime:

@@ -17,10 +17,7 @@ from jobs.triggers import (
     upcoming,
     validate_trigger,
 )
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+from tests.jobs.builders import utc
 
 
 @dataclass

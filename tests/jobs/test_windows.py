@@ -21,11 +21,7 @@ from jobs.triggers import (
     validate_window,
 )
 from ops.missed import find_missed_runs
-from tests.jobs.builders import T0, make_schedule, schedule_form_data
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+from tests.jobs.builders import T0, make_schedule, schedule_form_data, utc
 
 
 def local(zone: str, *args: int) -> datetime:
